@@ -1,0 +1,27 @@
+"""LLM agents: inference backends, prompts, action parsing, the rollout loop, trajectories."""
+
+import turngym.envs  # noqa: F401  (agents act in registered environments)
+
+from .agent import Agent, AgentConfig, AgentInput, Decision
+from .backends import Generation, InferenceBackend, TransformersBackend
+from .env_pool import EnvPool
+from .rollout import EpisodeSpec, group_episodes, run_episodes
+from .trajectory import Trajectory, Turn, load_trajectories, save_trajectories
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AgentInput",
+    "Decision",
+    "EnvPool",
+    "EpisodeSpec",
+    "Generation",
+    "InferenceBackend",
+    "Trajectory",
+    "TransformersBackend",
+    "Turn",
+    "group_episodes",
+    "load_trajectories",
+    "run_episodes",
+    "save_trajectories",
+]

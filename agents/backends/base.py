@@ -1,0 +1,43 @@
+"""The interface every inference backend implements (transformers, vLLM, HTTP endpoints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass
+class Generation:
+    """One sampled continuation: its tokens and their log-probabilities under the sampler."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: str  # "stop" (end-of-turn token) or "length"
+
+
+class InferenceBackend(Protocol):
+    """Token in, token out: prompts are token ids, and so are the results."""
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+    ) -> list[Generation]:
+        """Sample one continuation per prompt."""
+        ...
+
+    def score(self, prompts: list[list[int]], continuations: list[list[int]]) -> list[list[float]]:
+        """Per-token log-probability of each continuation given its prompt (temperature 1)."""
+        ...
+
+    def score_candidates(
+        self, prompts: list[list[int]], candidates: list[list[list[int]]]
+    ) -> list[list[list[float]]]:
+        """Per-token log-probabilities of several candidate continuations of each prompt."""
+        ...
+
+    def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Replace the model's weights (after a training step)."""
+        ...

@@ -1,0 +1,209 @@
+"""Environments in worker processes, stepped asynchronously, surviving crashes.
+
+An :class:`EnvPool` holds ``num_slots`` environments. With ``num_workers=0`` they live in this
+process (cheapest for fast environments); otherwise slot ``s`` lives in worker ``s % num_workers``.
+Commands are submitted per slot and their results collected with :meth:`EnvPool.poll` as they
+finish, so a slow environment delays only its own episode.
+
+If a worker dies or a command exceeds ``step_timeout`` seconds, the worker is killed and
+restarted; every slot it hosted answers its pending (or next) command with a failed
+:class:`SlotResult` instead of a value, so the caller can mark the episode truncated.
+An exception raised inside an environment fails that command only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass
+class SlotResult:
+    slot: int
+    ok: bool
+    value: Any = None  # reset: (obs, info); step: (obs, reward, terminated, truncated, info)
+    error: str | None = None
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+    import turngym.envs  # noqa: F401  (registers turngym ids in a fresh worker)
+
+    return gym.make(env_id, **env_kwargs)
+
+
+def _run_command(envs: dict, slot: int, command: str, payload: Any, env_id, env_kwargs):
+    if command == "reset":
+        if slot not in envs:
+            envs[slot] = make_env(env_id, env_kwargs)
+        return envs[slot].reset(**payload)
+    if command == "step":
+        return envs[slot].step(payload)
+    raise ValueError(f"unknown command {command!r}")
+
+
+def _worker(connection: Connection, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    envs: dict[int, gym.Env] = {}
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if message is None:
+            break
+        slot, command, payload = message
+        try:
+            value = _run_command(envs, slot, command, payload, env_id, env_kwargs)
+            connection.send((slot, True, value, None))
+        except Exception:  # an environment bug fails this command, not the worker
+            connection.send((slot, False, None, traceback.format_exc(limit=5)))
+    for env in envs.values():
+        env.close()
+
+
+class EnvPool:
+    """``num_slots`` environments of one id, in this process or in ``num_workers`` workers."""
+
+    def __init__(
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any] | None = None,
+        num_slots: int = 8,
+        num_workers: int = 0,
+        step_timeout: float = 300.0,
+    ):
+        self.env_id = env_id
+        self.env_kwargs = dict(env_kwargs or {})
+        self.num_slots = num_slots
+        self.num_workers = num_workers
+        self.step_timeout = step_timeout
+        self.restarts = 0
+        self._local_envs: dict[int, gym.Env] = {}
+        self._done: list[SlotResult] = []
+        self._in_flight: dict[int, float] = {}  # slot -> time submitted
+        self._lost: set[int] = set()  # slots whose environment died with its worker
+        self._context = mp.get_context("spawn")
+        self._workers: list[mp.Process | None] = [None] * num_workers
+        self._connections: list[Connection | None] = [None] * num_workers
+        for index in range(num_workers):
+            self._start_worker(index)
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def submit(self, slot: int, command: str, payload: Any) -> None:
+        """Queue ``reset`` (payload: reset kwargs) or ``step`` (payload: the action) on a slot."""
+        if slot in self._in_flight:
+            raise RuntimeError(f"slot {slot} already has a command in flight")
+        if command == "reset":
+            self._lost.discard(slot)
+        elif slot in self._lost:
+            self._done.append(SlotResult(slot, False, error="environment lost in a worker crash"))
+            return
+        if self.num_workers == 0:
+            try:
+                value = _run_command(
+                    self._local_envs, slot, command, payload, self.env_id, self.env_kwargs
+                )
+                self._done.append(SlotResult(slot, True, value))
+            except Exception:
+                self._done.append(SlotResult(slot, False, error=traceback.format_exc(limit=5)))
+            return
+        worker = slot % self.num_workers
+        try:
+            self._connections[worker].send((slot, command, payload))
+        except (BrokenPipeError, EOFError, OSError):
+            self._in_flight[slot] = time.monotonic()
+            self._restart(worker, "worker process died")
+            return
+        self._in_flight[slot] = time.monotonic()
+
+    def poll(self, timeout: float | None = 0.0) -> list[SlotResult]:
+        """Results finished so far; waits up to ``timeout`` seconds for the first one."""
+        if self.num_workers and not self._done and self._in_flight:
+            self._receive(timeout)
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        for env in self._local_envs.values():
+            env.close()
+        for index, process in enumerate(self._workers):
+            if process is None:
+                continue
+            try:
+                self._connections[index].send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        self._workers = [None] * self.num_workers
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- workers -------------------------------------------------------------------------------
+    def _start_worker(self, index: int) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker, args=(child, self.env_id, self.env_kwargs), daemon=True
+        )
+        process.start()
+        child.close()
+        self._workers[index] = process
+        self._connections[index] = parent
+
+    def _receive(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done and self._in_flight:
+            oldest = min(self._in_flight.values())
+            wait_for = oldest + self.step_timeout - time.monotonic()
+            if deadline is not None:
+                wait_for = min(wait_for, deadline - time.monotonic())
+            busy = {slot % self.num_workers for slot in self._in_flight}
+            ready = wait([self._connections[w] for w in busy], timeout=max(wait_for, 0.0))
+            for connection in ready:
+                worker = self._connections.index(connection)
+                try:
+                    while connection.poll():
+                        slot, ok, value, error = connection.recv()
+                        self._in_flight.pop(slot, None)
+                        self._done.append(SlotResult(slot, ok, value, error))
+                except (EOFError, OSError):
+                    self._restart(worker, "worker process died")
+            now = time.monotonic()
+            for worker in {
+                s % self.num_workers
+                for s, t in self._in_flight.items()
+                if now - t > self.step_timeout
+            }:
+                self._restart(worker, f"no answer within step_timeout={self.step_timeout}s")
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+
+    def _restart(self, worker: int, reason: str) -> None:
+        process = self._workers[worker]
+        if process is not None and process.is_alive():
+            process.kill()
+        if process is not None:
+            process.join(timeout=5)
+        self._connections[worker].close()
+        self.restarts += 1
+        for slot in range(worker, self.num_slots, self.num_workers):
+            if slot in self._in_flight:
+                del self._in_flight[slot]
+                self._done.append(SlotResult(slot, False, error=reason))
+            else:
+                self._lost.add(slot)
+        self._start_worker(worker)

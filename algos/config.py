@@ -1,0 +1,209 @@
+"""Run configuration: YAML validated into typed models, with dotted command-line overrides.
+
+A misspelled key, a value of the wrong type or an unknown environment id fails before any work
+with a message naming the field, the value given and what is allowed::
+
+    config error at algo.learning_rate: Input should be a valid number (got 'fast')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from turngym.envs import check_env_id
+
+from . import advantages as _advantages  # noqa: F401  (fills the registries)
+from . import losses as _losses  # noqa: F401
+from .advantages import GRPOConfig
+from .losses import PPOClipConfig
+from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, reported before any work starts."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskRange(Strict):
+    """Task ids ``start, start + 1, ..., stop - 1``."""
+
+    start: int = Field(0, ge=0, description="first task id")
+    stop: int = Field(100_000, gt=0, description="one past the last task id")
+
+
+class EnvConfig(Strict):
+    id: str = Field("turngym/Household-v0", description="registered Gymnasium id")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
+    max_episode_steps: int | None = Field(None, gt=0, description="override the id's step cap")
+    train_tasks: TaskRange = Field(default_factory=TaskRange, description="tasks to train on")
+    eval_tasks: TaskRange = Field(
+        default_factory=lambda: TaskRange(start=1_000_000, stop=1_100_000),
+        description="held-out tasks for evaluation",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _registered(cls, env_id: str) -> str:
+        return check_env_id(env_id)
+
+    def make_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.kwargs)
+        if self.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = self.max_episode_steps
+        return kwargs
+
+
+class TinyModelConfig(Strict):
+    hidden_size: int = Field(128, gt=0, description="width of the tiny Qwen2")
+    num_layers: int = Field(2, gt=0, description="transformer blocks")
+    num_heads: int = Field(4, gt=0, description="attention heads")
+    intermediate_size: int = Field(256, gt=0, description="MLP width")
+    vocab_size: int = Field(512, ge=300, description="byte-level BPE vocabulary size")
+
+
+class ModelConfig(Strict):
+    name_or_path: str = Field("tiny", description="'tiny' (built offline) or a HF name or path")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
+    dtype: Literal["float32", "bfloat16"] = "float32"
+
+
+class AgentSettings(Strict):
+    mode: Literal["generate", "choose"] = Field("generate", description="action mode")
+    history: int = Field(0, ge=0, description="previous turns shown in the prompt")
+    list_admissible: bool | None = Field(None, description="list admissible actions in prompt")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature (0: greedy)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling (generate mode)")
+    max_new_tokens: int = Field(64, gt=0, description="response budget per turn")
+
+
+class RolloutConfig(Strict):
+    tasks_per_iteration: int = Field(8, gt=0, description="N: distinct tasks per iteration")
+    group_size: int = Field(8, gt=0, description="G: rollouts per task, same initial state")
+    num_workers: int = Field(0, ge=0, description="environment worker processes (0: in-process)")
+    num_slots: int = Field(64, gt=0, description="episodes running at once")
+    step_timeout: float = Field(300.0, gt=0, description="seconds before a worker is restarted")
+
+
+class AlgoConfig(Strict):
+    advantage: str = Field("grpo", description="registered advantage estimator")
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    policy_loss: str = Field("ppo_clip", description="registered policy loss")
+    ppo_clip: PPOClipConfig = Field(default_factory=PPOClipConfig)
+    kl_coef: float = Field(0.0, ge=0, description="beta of the KL-to-reference loss term")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator")
+    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    epochs: int = Field(2, gt=0, description="passes over each iteration's samples")
+    minibatch_size: int = Field(128, gt=0, description="step samples per optimizer step")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping")
+    step_weighting: Literal["uniform", "inverse_length"] = Field(
+        "uniform", description="weight of each step sample: 1 or 1 / trajectory length"
+    )
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_advantage(cls, name: str) -> str:
+        if name not in ADVANTAGE_ESTIMATORS:
+            raise ValueError(f"unknown estimator; registered: {sorted(ADVANTAGE_ESTIMATORS)}")
+        return name
+
+    @field_validator("policy_loss")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        if name not in POLICY_LOSSES:
+            raise ValueError(f"unknown policy loss; registered: {sorted(POLICY_LOSSES)}")
+        return name
+
+    def settings_of(self, name: str) -> BaseModel | None:
+        """The options block named like a registered function (``algo.grpo`` for ``grpo``)."""
+        return getattr(self, name, None)
+
+
+class TrainConfig(Strict):
+    iterations: int = Field(40, ge=0, description="rollout-and-update iterations")
+    eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
+    eval_episodes: int = Field(100, gt=0, description="held-out episodes per evaluation")
+    checkpoint_every: int = Field(10, ge=0, description="checkpoint every k iterations (0: end)")
+    output_dir: str = Field("runs/default", description="checkpoints, metrics, TensorBoard")
+    resume: bool | str = Field(False, description="true: latest checkpoint; or a folder")
+    seed: int = Field(0, description="seed of everything")
+    torch_threads: int | None = Field(None, gt=0, description="torch.set_num_threads")
+    progress: bool = Field(True, description="show progress bars")
+
+
+class RunConfig(Strict):
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def apply_override(tree: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-3``, ``true``)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r} is not of the form dotted.key=value")
+    parts = key.strip().split(".")
+    node = tree
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"override {override!r}: {where} is a value, not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _allowed_fields(location: tuple) -> list[str]:
+    model: Any = RunConfig
+    for part in location[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = tuple(item["loc"])
+        where = ".".join(str(part) for part in location) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_fields(location))
+            lines.append(f"config error at {where}: unknown key; allowed here: {allowed}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"config error at {where}: {message} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML file (or start from defaults), apply overrides, validate."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    for override in overrides:
+        apply_override(tree, override)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None

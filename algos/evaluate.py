@@ -1,0 +1,67 @@
+"""Evaluate an agent on held-out tasks: success rate, mean return, mean length."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from turngym.agents.agent import Agent
+from turngym.agents.env_pool import EnvPool
+from turngym.agents.rollout import EpisodeSpec, run_episodes
+from turngym.agents.trajectory import Trajectory
+
+
+@dataclass
+class EvalReport:
+    env_id: str
+    episodes: int
+    success_rate: float
+    mean_return: float
+    mean_length: float
+    truncated: int
+    by_task_type: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"success {self.success_rate:.1%} over {self.episodes} episodes "
+            f"(mean return {self.mean_return:.3f}, mean length {self.mean_length:.1f})"
+        )
+
+
+def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
+    count = len(trajectories)
+    by_type: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajectories:
+        by_type[t.task_type or "all"].append(t)
+    return EvalReport(
+        env_id=env_id,
+        episodes=count,
+        success_rate=sum(t.won for t in trajectories) / max(count, 1),
+        mean_return=sum(t.return_ for t in trajectories) / max(count, 1),
+        mean_length=sum(t.length for t in trajectories) / max(count, 1),
+        truncated=sum(t.truncated for t in trajectories),
+        by_task_type={
+            name: {"episodes": len(ts), "success_rate": sum(t.won for t in ts) / len(ts)}
+            for name, ts in sorted(by_type.items())
+        },
+    )
+
+
+def evaluate_agent(
+    agent: Agent,
+    pool: EnvPool,
+    task_ids: list[Any],
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[EvalReport, list[Trajectory]]:
+    """One episode per task id (held-out tasks), sampled with the agent's own settings."""
+    specs = [
+        EpisodeSpec(episode_id=f"eval-{i}", group_id=f"eval-{i}", task_id=task_id, seed=seed + i)
+        for i, task_id in enumerate(task_ids)
+    ]
+    trajectories = run_episodes(agent, pool, specs, progress=progress)
+    return summarize(pool.env_id, trajectories), trajectories

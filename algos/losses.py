@@ -1,0 +1,184 @@
+"""Policy-gradient losses, KL estimators and loss aggregation.
+
+Shapes: ``logprobs``, ``old_logprobs``, ``ref_logprobs``, ``advantages`` and ``mask`` are
+``[batch, units]`` tensors, where a unit is a response token (``generate`` mode) or the one
+choice of a step (``choose`` mode).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from .registry import register_policy_loss
+
+
+class PPOClipConfig(BaseModel):
+    """Options of the clipped surrogate."""
+
+    model_config = ConfigDict(extra="forbid")
+    clip_eps_low: float = Field(0.2, gt=0, description="ratio lower bound is 1 - clip_eps_low")
+    clip_eps_high: float = Field(0.2, gt=0, description="ratio upper bound is 1 + clip_eps_high")
+
+
+@register_policy_loss("ppo_clip")
+def ppo_clip(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    config: PPOClipConfig | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's clipped surrogate (Schulman et al., 2017), per unit.
+
+    r = exp(log pi(a|s) - log pi_old(a|s));
+    L = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A).
+    Returns the per-unit loss and, per unit, whether clipping was active.
+    """
+    config = config or PPOClipConfig()
+    ratio = torch.exp(logprobs - old_logprobs)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1 - config.clip_eps_low, 1 + config.clip_eps_high) * advantages
+    loss = -torch.minimum(unclipped, clipped)
+    return loss, {"clipped": (clipped < unclipped).float()}
+
+
+def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-unit estimators of KL(pi || pi_ref) from samples of pi (Schulman, 2020).
+
+    With log_r = log pi_ref - log pi: k1 = -log_r; k2 = log_r^2 / 2; k3 = exp(log_r) - log_r - 1.
+    """
+    log_r = ref_logprobs - logprobs
+    if kind == "k1":
+        return -log_r
+    if kind == "k2":
+        return 0.5 * log_r.square()
+    if kind == "k3":
+        return torch.exp(log_r) - log_r - 1
+    raise ValueError(f"unknown KL estimator {kind!r}; choose k1, k2 or k3")
+
+
+def weighted_token_mean(
+    values: torch.Tensor, mask: torch.Tensor, sample_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """sum_i w_i sum_t m_it x_it / sum_i w_i sum_t m_it (token-mean; w = 1 by default)."""
+    weights = mask if sample_weights is None else mask * sample_weights[:, None]
+    return (values * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+class DualClipPPOConfig(PPOClipConfig):
+    """Options of dual-clip PPO: the clipped surrogate plus a bound for negative advantages."""
+
+    dual_clip_c: float = Field(
+        3.0, gt=1, description="c, the loss of a unit with A < 0 is at most -c * A (verl: 3.0)"
+    )
+
+
+@register_policy_loss("ppo_dual_clip")
+def ppo_dual_clip(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    config: DualClipPPOConfig | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Dual-clip PPO (Ye et al., 2020), per unit.
+
+    L_clip = max(-r * A, -clip(r, 1 - eps_low, 1 + eps_high) * A);
+    L = min(L_clip, -c * A) where A < 0, else L_clip. Bounds the loss of a unit whose ratio
+    grew large while its advantage is negative.
+    """
+    config = config or DualClipPPOConfig()
+    clip_loss, metrics = ppo_clip(logprobs, old_logprobs, advantages, config)
+    loss_cap = -config.dual_clip_c * advantages
+    dual_clipped = (advantages < 0) & (loss_cap < clip_loss)
+    loss = torch.where(dual_clipped, loss_cap, clip_loss)
+    return loss, {**metrics, "dual_clipped": dual_clipped.float()}
+
+
+class GSPOConfig(BaseModel):
+    """Options of GSPO; clip ranges are the paper's (much narrower than PPO's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    clip_eps_low: float = Field(3e-4, gt=0, description="s_i lower bound is 1 - clip_eps_low")
+    clip_eps_high: float = Field(4e-4, gt=0, description="s_i upper bound is 1 + clip_eps_high")
+
+
+GSPO_AGGREGATION = "seq-mean-token-mean"
+
+
+@register_policy_loss("gspo")
+def gspo(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    config: GSPOConfig | None = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """GSPO (Zheng et al., 2025): a sequence-level importance ratio, per unit.
+
+    s_i = exp(1/|y_i| sum_t m_t (log pi(y_it) - log pi_old(y_it))), the geometric mean of the
+    token ratios; per token, s_it = sg[s_i] * pi(y_it) / sg[pi(y_it)] (same value, the
+    gradient of each token's own log-prob); L_it = max(-s_it * A, -clip(s_it, 1 - eps_low,
+    1 + eps_high) * A). Aggregate with ``aggregate_loss(loss, mask, GSPO_AGGREGATION)``
+    (seq-mean-token-mean), as the paper and verl always do.
+    """
+    config = config or GSPOConfig()
+    mask = torch.ones_like(logprobs) if mask is None else mask
+    lengths = mask.sum(dim=-1).clamp_min(1)
+    seq_log_ratio = ((logprobs - old_logprobs) * mask).sum(dim=-1) / lengths
+    token_log_ratio = logprobs - logprobs.detach() + seq_log_ratio.detach().unsqueeze(-1)
+    ratio = torch.exp(token_log_ratio.clamp(max=10.0))  # verl's guard against overflow
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1 - config.clip_eps_low, 1 + config.clip_eps_high)
+    loss = torch.maximum(unclipped, clipped)
+    return loss, {"clipped": (clipped > unclipped).float(), "sequence_ratio": ratio.detach()}
+
+
+AggregationMode = Literal[
+    "token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"
+]
+
+
+def aggregate_loss(
+    loss: torch.Tensor,
+    mask: torch.Tensor,
+    mode: AggregationMode,
+    norm_constant: float | None = None,
+) -> torch.Tensor:
+    """Reduce a per-unit loss [B, L] to a scalar, as verl's ``agg_loss``.
+
+    token-mean:              sum_it m_it l_it / sum_it m_it
+    seq-mean-token-sum:      mean_i sum_t m_it l_it
+    seq-mean-token-mean:     mean_i (sum_t m_it l_it / sum_t m_it)
+    seq-mean-token-sum-norm: sum_it m_it l_it / C, C = ``norm_constant`` or the padded length L
+                             (Dr. GRPO: a constant, not each sequence's length)
+    Sequence means run over sequences with at least one unit; an empty mask gives 0.
+    """
+    masked = loss * mask
+    if mode == "token-mean":
+        return masked.sum() / mask.sum().clamp_min(1e-8)
+    if mode == "seq-mean-token-sum-norm":
+        return masked.sum() / (norm_constant if norm_constant is not None else mask.shape[-1])
+    token_counts = mask.sum(dim=-1)
+    if mode == "seq-mean-token-sum":
+        per_sequence = masked.sum(dim=-1)
+    elif mode == "seq-mean-token-mean":
+        per_sequence = masked.sum(dim=-1) / token_counts.clamp_min(1e-8)
+    else:
+        raise ValueError(
+            f"unknown loss aggregation {mode!r}; choose token-mean, seq-mean-token-sum, "
+            "seq-mean-token-mean or seq-mean-token-sum-norm"
+        )
+    non_empty = (token_counts > 0).to(loss.dtype)
+    return (per_sequence * non_empty).sum() / non_empty.sum().clamp_min(1.0)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """H = -sum_v p_v log p_v with p = softmax(z), over the last dim.
+
+    Works from log_softmax, so large logits keep their precision and -inf logits (masked
+    vocabulary) add 0 rather than NaN.
+    """
+    log_probs = torch.log_softmax(logits, dim=-1).clamp_min(torch.finfo(logits.dtype).min)
+    return -(log_probs.exp() * log_probs).sum(dim=-1)

@@ -1,0 +1,96 @@
+"""Step samples: trajectories cut into per-turn training samples, and their log-probabilities.
+
+verl-agent's scheme: each turn is one sample whose prompt is what the policy saw at that turn
+(task + recent turns + observation) and whose response is that turn's reply. In ``generate``
+mode a sample has one unit per response token; in ``choose`` mode one unit, the choice itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from turngym.agents.scoring import candidate_logprobs, continuation_logprobs
+from turngym.agents.trajectory import Trajectory
+
+
+@dataclass
+class StepSample:
+    prompt_ids: list[int]
+    response_ids: list[int]
+    old_logprobs: list[float]  # one per unit
+    advantage: float
+    weight: float = 1.0
+    candidate_ids: list[list[int]] | None = None
+    chosen_index: int | None = None
+
+
+def step_samples(
+    trajectories: list[Trajectory],
+    advantages: list[np.ndarray],
+    step_weighting: str = "uniform",
+) -> list[StepSample]:
+    """One sample per turn, carrying that turn's advantage (broadcast over its units)."""
+    samples = []
+    for trajectory, per_turn in zip(trajectories, advantages, strict=True):
+        weight = 1.0 / trajectory.length if step_weighting == "inverse_length" else 1.0
+        for turn, advantage in zip(trajectory.turns, per_turn, strict=True):
+            samples.append(
+                StepSample(
+                    prompt_ids=turn.prompt_ids,
+                    response_ids=turn.response_ids,
+                    old_logprobs=turn.response_logprobs,
+                    advantage=float(advantage),
+                    weight=weight,
+                    candidate_ids=turn.candidate_ids,
+                    chosen_index=turn.chosen_index,
+                )
+            )
+    return samples
+
+
+def sample_logprobs(
+    model: torch.nn.Module,
+    samples: list[StepSample],
+    mode: str,
+    temperature: float = 1.0,
+    pad_token_id: int = 0,
+) -> list[torch.Tensor]:
+    """Per-unit log pi of each sample under ``model`` (with grad when grad is enabled).
+
+    generate: log_softmax(logits / T) at each response token.
+    choose: log softmax_k(s_k / T)[chosen], s_k the mean token log-prob of candidate k.
+    """
+    temperature = temperature or 1.0
+    if mode == "generate":
+        return continuation_logprobs(
+            model,
+            [s.prompt_ids for s in samples],
+            [s.response_ids for s in samples],
+            temperature=temperature,
+            pad_token_id=pad_token_id,
+        )
+    per_sample = candidate_logprobs(
+        model, [s.prompt_ids for s in samples], [s.candidate_ids for s in samples], pad_token_id
+    )
+    out = []
+    for s, token_logprobs in zip(samples, per_sample, strict=True):
+        scores = torch.stack([values.mean() for values in token_logprobs])
+        out.append(
+            torch.log_softmax(scores / temperature, dim=0)[s.chosen_index : s.chosen_index + 1]
+        )
+    return out
+
+
+def pad_units(rows: list[torch.Tensor | list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad per-sample unit vectors into ``[batch, units]`` values and a 0/1 mask."""
+    tensors = [torch.as_tensor(r, dtype=torch.float32) for r in rows]
+    width = max((len(t) for t in tensors), default=0)
+    values = torch.zeros(len(tensors), max(width, 1))
+    mask = torch.zeros_like(values)
+    for i, t in enumerate(tensors):
+        values[i, : len(t)] = t
+        mask[i, : len(t)] = 1
+    return values, mask

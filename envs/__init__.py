@@ -1,0 +1,26 @@
+"""turngym's text environments. Importing this package registers every ``turngym/`` id.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import turngym.envs
+    >>> env = gym.make("turngym/Household-v0")
+    >>> observation, info = env.reset(seed=0)
+"""
+
+from .core import NOTHING_HAPPENS, STANDARD_INFO_KEYS, TextEnv, normalize_command
+from .registry import check_env_id, list_envs, register_env
+from .spaces import AnyText
+
+register_env("Household-v0", "turngym.envs.household:HouseholdEnv", max_episode_steps=15)
+register_env("ALFWorld-v0", "turngym.envs.alfworld.env:ALFWorldEnv", max_episode_steps=50)
+
+__all__ = [
+    "NOTHING_HAPPENS",
+    "STANDARD_INFO_KEYS",
+    "AnyText",
+    "TextEnv",
+    "check_env_id",
+    "list_envs",
+    "normalize_command",
+    "register_env",
+]
