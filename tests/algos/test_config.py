@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from turngym.algos.config import ConfigError, RunConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_shipped_config_validates():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        assert isinstance(load_config(path), RunConfig)
+
+
+def test_dotted_overrides_are_parsed_as_yaml():
+    config = load_config(None, ["algo.learning_rate=3e-4", "train.resume=true", "env.kwargs.a=[1]"])
+    assert config.algo.learning_rate == 3e-4
+    assert config.train.resume is True
+    assert config.env.kwargs == {"a": [1]}
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("algo.lerning_rate=1", ["algo.lerning_rate", "unknown key", "learning_rate"]),
+        ("algo.learning_rate=fast", ["algo.learning_rate", "valid number", "'fast'"]),
+        ("env.id=turngym/Nope-v0", ["env.id", "turngym/Nope-v0", "turngym/Household-v0"]),
+        ("algo.advantage=ppg", ["algo.advantage", "'ppg'", "grpo"]),
+        ("agent.mode=shout", ["agent.mode", "'generate' or 'choose'", "'shout'"]),
+        ("rollout.group_size=0", ["rollout.group_size", "greater than 0"]),
+        ("algo.grpo.epsilon=-1", ["algo.grpo.epsilon", "greater than or equal to 0"]),
+        ("nonsense=1", ["nonsense", "unknown key", "algo"]),
+    ],
+)
+def test_config_mistakes_name_the_field_the_value_and_what_is_allowed(override, fragments):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_malformed_override_and_files(tmp_path):
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        load_config(None, ["algo.learning_rate"])
+    with pytest.raises(ConfigError, match="is a value, not a section"):
+        load_config(None, ["algo.epochs=2", "algo.epochs.x=1"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("algo: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("3")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(scalar)

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.algos.config import load_config
+from turngym.algos.metrics import read_metrics
+from turngym.algos.samples import StepSample, sample_logprobs
+from turngym.algos.trainer import Trainer, latest_checkpoint
+
+SMALL = [
+    "rollout.tasks_per_iteration=2",
+    "rollout.group_size=4",
+    "algo.minibatch_size=16",
+    "algo.epochs=1",
+    "train.eval_every=0",
+    "train.eval_episodes=6",
+    "train.progress=false",
+    "agent.mode=choose",
+]
+
+
+def small_config(output_dir, *extra):
+    return load_config(None, [*SMALL, f"train.output_dir={output_dir}", *extra])
+
+
+def weights(checkpoint):
+    return load_file(str(checkpoint / "model.safetensors"))
+
+
+def test_training_writes_checkpoints_metrics_and_tensorboard(tmp_path):
+    result = Trainer(small_config(tmp_path, "train.iterations=2")).train()
+    checkpoint = latest_checkpoint(tmp_path)
+    assert checkpoint.name == "iter_00002" and result["checkpoint"] == str(checkpoint)
+    for name in ("model.safetensors", "tokenizer.json", "turngym_agent.json", "trainer_state.pt"):
+        assert (checkpoint / name).exists()
+    assert AutoModelForCausalLM.from_pretrained(checkpoint).config.model_type == "qwen2"
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    train_rows = [r for r in rows if "rollout/success_rate" in r]
+    assert [r["iteration"] for r in train_rows] == [1, 2]
+    assert all(r["rollout/episodes"] == 8 for r in train_rows)
+    assert [r["iteration"] for r in rows if "eval/success_rate" in r] == [0, 2]
+    assert list((tmp_path / "tensorboard").iterdir())
+    assert result["before"]["episodes"] == result["after"]["episodes"] == 6
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    straight = tmp_path / "straight"
+    Trainer(small_config(straight, "train.iterations=4", "train.checkpoint_every=2")).train()
+    interrupted = tmp_path / "interrupted"
+    Trainer(small_config(interrupted, "train.iterations=2")).train()
+    resumed = Trainer(small_config(interrupted, "train.iterations=4", "train.resume=true"))
+    assert resumed.iteration == 2
+    resumed.train()
+    a = weights(straight / "checkpoints" / "iter_00004")
+    b = weights(interrupted / "checkpoints" / "iter_00004")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = weights(straight / "checkpoints" / "iter_00002")
+    assert not all(torch.equal(a[k], start[k]) for k in a)  # training did change the weights
+
+
+def test_resume_from_a_folder_without_state_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="trainer_state.pt"):
+        Trainer(small_config(tmp_path, f"train.resume={tmp_path}"))
+
+
+def test_kl_term_and_generate_mode_train(tmp_path):
+    trainer = Trainer(
+        small_config(
+            tmp_path,
+            "train.iterations=1",
+            "algo.kl_coef=0.1",
+            "agent.mode=generate",
+            "agent.max_new_tokens=8",
+            "env.max_episode_steps=3",
+        )  # fmt: skip
+    )
+    trainer.train()
+    (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "loss/kl" in r]
+    assert row["loss/kl"] >= 0 and row["rollout/mean_length"] == 3
+
+
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_an_update_moves_the_choice_probability_with_the_advantage(tmp_path, advantage):
+    trainer = Trainer(small_config(tmp_path, "algo.learning_rate=0.003"))
+    trajectories = run_episodes(trainer.agent, trainer.pool, group_episodes([1, 2, 3], 2, seed=3))
+    states = {tuple(t.prompt_ids): t for traj in trajectories for t in traj.turns}
+    samples = [
+        StepSample(
+            t.prompt_ids,
+            t.candidate_ids[0],
+            [0.0],
+            advantage=advantage,
+            candidate_ids=t.candidate_ids,
+            chosen_index=0,
+        )  # fmt: skip
+        for t in list(states.values())[:16]
+    ]
+    with torch.no_grad():  # old log-probs = the current policy's, as right after a rollout
+        before = torch.cat(sample_logprobs(trainer.model, samples, "choose"))
+    for sample, value in zip(samples, before.tolist(), strict=True):
+        sample.old_logprobs = [value]
+    trainer.update(samples, seed=0)
+    with torch.no_grad():
+        after = torch.cat(sample_logprobs(trainer.model, samples, "choose"))
+    assert ((after - before).mean() * advantage) > 0
+    trainer.close()
+
+
+def test_run_config_is_saved_for_eval(tmp_path):
+    Trainer(small_config(tmp_path, "train.iterations=0")).train()
+    saved = (tmp_path / "checkpoints" / "iter_00000" / "turngym_agent.json").read_text()
+    assert json.loads(saved)["mode"] == "choose"

@@ -1,0 +1,18 @@
+"""Shared fixtures: the tiny offline model, built once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from turngym.agents.backends import TransformersBackend
+from turngym.agents.tiny import build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture()
+def backend(tiny_model_dir):
+    return TransformersBackend.from_pretrained(tiny_model_dir)
