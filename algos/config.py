@@ -18,8 +18,8 @@ from turngym.envs import check_env_id
 
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
-from .advantages import GRPOConfig
-from .losses import PPOClipConfig
+from .advantages import GiGPOConfig, GRPOConfig, ReinforcePPConfig, ReMaxConfig, RLOOConfig
+from .losses import DualClipPPOConfig, GSPOConfig, PPOClipConfig
 from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES
 
 
@@ -93,9 +93,15 @@ class RolloutConfig(Strict):
 
 class AlgoConfig(Strict):
     advantage: str = Field("grpo", description="registered advantage estimator")
-    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="also read by dr_grpo")
+    rloo: RLOOConfig = Field(default_factory=RLOOConfig)
+    reinforce_pp: ReinforcePPConfig = Field(default_factory=ReinforcePPConfig)
+    remax: ReMaxConfig = Field(default_factory=ReMaxConfig)
+    gigpo: GiGPOConfig = Field(default_factory=GiGPOConfig)
     policy_loss: str = Field("ppo_clip", description="registered policy loss")
     ppo_clip: PPOClipConfig = Field(default_factory=PPOClipConfig)
+    ppo_dual_clip: DualClipPPOConfig = Field(default_factory=DualClipPPOConfig)
+    gspo: GSPOConfig = Field(default_factory=GSPOConfig)
     kl_coef: float = Field(0.0, ge=0, description="beta of the KL-to-reference loss term")
     kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator")
     learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
@@ -123,7 +129,8 @@ class AlgoConfig(Strict):
 
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block named like a registered function (``algo.grpo`` for ``grpo``)."""
-        return getattr(self, name, None)
+        aliases = {"dr_grpo": "grpo", "reinforce_pp_baseline": "reinforce_pp"}
+        return getattr(self, aliases.get(name, name), None)
 
 
 class TrainConfig(Strict):

@@ -29,12 +29,14 @@ def ppo_clip(
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     config: PPOClipConfig | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate (Schulman et al., 2017), per unit.
 
     r = exp(log pi(a|s) - log pi_old(a|s));
     L = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A).
-    Returns the per-unit loss and, per unit, whether clipping was active.
+    Returns the per-unit loss and, per unit, whether clipping was active. ``mask`` is unused
+    (every unit's loss stands alone); sequence-level losses such as GSPO need it.
     """
     config = config or PPOClipConfig()
     ratio = torch.exp(logprobs - old_logprobs)
@@ -81,6 +83,7 @@ def ppo_dual_clip(
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     config: DualClipPPOConfig | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Dual-clip PPO (Ye et al., 2020), per unit.
 

@@ -40,7 +40,10 @@ def register_advantage(name: str) -> Callable[[F], F]:
 
 
 def register_policy_loss(name: str) -> Callable[[F], F]:
-    """Register ``fn(logprobs, old_logprobs, advantages, mask, config) -> (loss, metrics)``."""
+    """Register ``fn(logprobs, old_logprobs, advantages, config, mask) -> (unit_loss, metrics)``.
+
+    Inputs are ``[batch, units]``; ``metrics`` holds per-unit tensors, at least ``clipped``.
+    """
     return _register(POLICY_LOSSES, "policy loss", name)
 
 

@@ -28,6 +28,7 @@ from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
+from .advantages import step_group_size_histogram
 from .config import RunConfig
 from .evaluate import EvalReport, evaluate_agent
 from .losses import kl_estimate, weighted_token_mean
@@ -168,6 +169,7 @@ class Trainer:
         steps = sum(t.length for t in trajectories)
         metrics = {
             **rollout_metrics(trajectories),
+            **step_group_metrics(trajectories),
             **update,
             "time/rollout_s": rollout_seconds,
             "time/iteration_s": time.perf_counter() - start,
@@ -228,9 +230,8 @@ class Trainer:
         old, _ = pad_units([s.old_logprobs for s in batch])
         advantages = torch.tensor([s.advantage for s in batch])[:, None].expand_as(mask)
         weighted_mask = mask * torch.tensor([s.weight for s in batch])[:, None]
-        unit_loss, extra = self.policy_loss(
-            logprobs, old, advantages, algo.settings_of(algo.policy_loss)
-        )
+        settings = algo.settings_of(algo.policy_loss)
+        unit_loss, extra = self.policy_loss(logprobs, old, advantages, settings, mask=mask)
         loss = (unit_loss * weighted_mask).sum() / denominator
         stats = {"loss/policy": loss.item()}
         if reference is not None:
@@ -312,6 +313,21 @@ class Trainer:
     def close(self) -> None:
         self.pool.close()
         self.metrics.close()
+
+
+def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
+    """How many turns share an anchor state (GiGPO's step groups), as a distribution summary."""
+    histogram = step_group_size_histogram(trajectories)
+    groups = sum(histogram.values())
+    if not groups:
+        return {}
+    turns = sum(size * count for size, count in histogram.items())
+    return {
+        "step_groups/count": float(groups),
+        "step_groups/mean_size": turns / groups,
+        "step_groups/max_size": float(max(histogram)),
+        "step_groups/singleton_fraction": histogram.get(1, 0) / groups,
+    }
 
 
 def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:

@@ -115,3 +115,28 @@ def test_run_config_is_saved_for_eval(tmp_path):
     Trainer(small_config(tmp_path, "train.iterations=0")).train()
     saved = (tmp_path / "checkpoints" / "iter_00000" / "turngym_agent.json").read_text()
     assert json.loads(saved)["mode"] == "choose"
+
+
+@pytest.mark.parametrize(
+    ("advantage", "policy_loss"),
+    [
+        ("gigpo", "ppo_clip"),
+        ("rloo", "ppo_dual_clip"),
+        ("dr_grpo", "gspo"),
+        ("reinforce_pp", "ppo_clip"),
+    ],
+)
+def test_registered_estimators_and_losses_run_in_the_trainer(tmp_path, advantage, policy_loss):
+    config = small_config(
+        tmp_path,
+        "train.iterations=1",
+        f"algo.advantage={advantage}",
+        f"algo.policy_loss={policy_loss}",
+    )
+    Trainer(config).train()
+    (row,) = [
+        r
+        for r in read_metrics(tmp_path / "metrics.jsonl")
+        if "loss/policy" in r or "rollout/episodes" in r
+    ]
+    assert row["step_groups/count"] >= 1 and row["step_groups/mean_size"] >= 1
