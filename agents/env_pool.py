@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import gymnasium as gym
+
+from turngym.envs.worker import READY, format_error, run_command, serve
 
 
 @dataclass
@@ -29,41 +30,6 @@ class SlotResult:
     ok: bool
     value: Any = None  # reset: (obs, info); step: (obs, reward, terminated, truncated, info)
     error: str | None = None
-
-
-def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
-    import turngym.envs  # noqa: F401  (registers turngym ids in a fresh worker)
-
-    return gym.make(env_id, **env_kwargs)
-
-
-def _run_command(envs: dict, slot: int, command: str, payload: Any, env_id, env_kwargs):
-    if command == "reset":
-        if slot not in envs:
-            envs[slot] = make_env(env_id, env_kwargs)
-        return envs[slot].reset(**payload)
-    if command == "step":
-        return envs[slot].step(payload)
-    raise ValueError(f"unknown command {command!r}")
-
-
-def _worker(connection: Connection, env_id: str, env_kwargs: dict[str, Any]) -> None:
-    envs: dict[int, gym.Env] = {}
-    while True:
-        try:
-            message = connection.recv()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if message is None:
-            break
-        slot, command, payload = message
-        try:
-            value = _run_command(envs, slot, command, payload, env_id, env_kwargs)
-            connection.send((slot, True, value, None))
-        except Exception:  # an environment bug fails this command, not the worker
-            connection.send((slot, False, None, traceback.format_exc(limit=5)))
-    for env in envs.values():
-        env.close()
 
 
 class EnvPool:
@@ -76,12 +42,14 @@ class EnvPool:
         num_slots: int = 8,
         num_workers: int = 0,
         step_timeout: float = 300.0,
+        startup_timeout: float = 120.0,
     ):
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
         self.num_slots = num_slots
         self.num_workers = num_workers
         self.step_timeout = step_timeout
+        self.startup_timeout = startup_timeout
         self.restarts = 0
         self._local_envs: dict[int, gym.Env] = {}
         self._done: list[SlotResult] = []
@@ -92,6 +60,8 @@ class EnvPool:
         self._connections: list[Connection | None] = [None] * num_workers
         for index in range(num_workers):
             self._start_worker(index)
+        for index in range(num_workers):
+            self._await_ready(index)
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -109,12 +79,12 @@ class EnvPool:
             return
         if self.num_workers == 0:
             try:
-                value = _run_command(
+                value = run_command(
                     self._local_envs, slot, command, payload, self.env_id, self.env_kwargs
                 )
                 self._done.append(SlotResult(slot, True, value))
             except Exception:
-                self._done.append(SlotResult(slot, False, error=traceback.format_exc(limit=5)))
+                self._done.append(SlotResult(slot, False, error=format_error()))
             return
         worker = slot % self.num_workers
         try:
@@ -157,12 +127,25 @@ class EnvPool:
     def _start_worker(self, index: int) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker, args=(child, self.env_id, self.env_kwargs), daemon=True
+            target=serve, args=(child, self.env_id, self.env_kwargs), daemon=True
         )
         process.start()
         child.close()
         self._workers[index] = process
         self._connections[index] = parent
+
+    def _await_ready(self, index: int) -> None:
+        """Wait for a new worker's hello, so start-up time is not charged to a step's timeout."""
+        connection = self._connections[index]
+        try:
+            if connection.poll(self.startup_timeout) and connection.recv() == READY:
+                return
+        except (EOFError, OSError):
+            pass
+        raise RuntimeError(
+            f"environment worker {index} for {self.env_id!r} did not start within "
+            f"startup_timeout={self.startup_timeout}s"
+        )
 
     def _receive(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -207,3 +190,4 @@ class EnvPool:
             else:
                 self._lost.add(slot)
         self._start_worker(worker)
+        self._await_ready(worker)

@@ -1,0 +1,66 @@
+"""The environment side of ``turngym.agents.EnvPool``: what runs inside a worker process.
+
+It lives in ``turngym.envs`` so that a worker imports only the environments, not torch.
+"""
+
+from __future__ import annotations
+
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gymnasium as gym
+
+READY = "ready"
+TRACEBACK_FRAMES = -12  # the innermost frames: where the environment raised
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+    import turngym.envs  # noqa: F401  (registers turngym ids in a fresh process)
+
+    return gym.make(env_id, **env_kwargs)
+
+
+def run_command(
+    envs: dict[int, gym.Env],
+    slot: int,
+    command: str,
+    payload: Any,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+) -> Any:
+    """``reset`` (payload: reset kwargs; makes the slot's env on first use) or ``step``."""
+    if command == "reset":
+        if slot not in envs:
+            envs[slot] = make_env(env_id, env_kwargs)
+        return envs[slot].reset(**payload)
+    if command == "step":
+        return envs[slot].step(payload)
+    raise ValueError(f"unknown command {command!r}")
+
+
+def format_error() -> str:
+    return traceback.format_exc(limit=TRACEBACK_FRAMES)
+
+
+def serve(connection: Connection, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Answer ``(slot, command, payload)`` messages until ``None`` or a closed pipe."""
+    import turngym.envs  # noqa: F401
+
+    connection.send(READY)
+    envs: dict[int, gym.Env] = {}
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if message is None:
+            break
+        slot, command, payload = message
+        try:
+            value = run_command(envs, slot, command, payload, env_id, env_kwargs)
+            connection.send((slot, True, value, None))
+        except Exception:  # an environment bug fails this command, not the worker
+            connection.send((slot, False, None, format_error()))
+    for env in envs.values():
+        env.close()
