@@ -41,6 +41,21 @@ def normalize_command(action: str) -> str:
     return " ".join(action.strip().lower().split())
 
 
+def put_alias(command: str) -> str | None:
+    """``move X to Y`` for ALFWorld's pre-0.4 ``put X in/on Y`` (``None`` if not of that form).
+
+    >>> put_alias("put mug 1 in/on desk 1")
+    'move mug 1 to desk 1'
+    """
+    if not command.startswith("put "):
+        return None
+    for preposition in (" in/on ", " in ", " on "):
+        obj, found, receptacle = command[len("put ") :].partition(preposition)
+        if found and obj and receptacle:
+            return f"move {obj} to {receptacle}"
+    return None
+
+
 class TextEnv(gym.Env[str, str]):
     """Base class of turngym's text environments (observations and actions are ``str``).
 

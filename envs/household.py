@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import NOTHING_HAPPENS, TextEnv, normalize_command
+from .core import NOTHING_HAPPENS, TextEnv, normalize_command, put_alias
 
 #: (receptacle kind, is it a closable container)
 RECEPTACLE_KINDS = (
@@ -182,7 +182,8 @@ class HouseholdEnv(TextEnv):
         }
 
     def _act(self, action: str) -> tuple[str, float, bool, dict[str, Any]]:
-        command = _canonical(normalize_command(action))
+        command = normalize_command(action)
+        command = put_alias(command) or command
         if command not in self.admissible_actions():
             return NOTHING_HAPPENS, 0.0, False, {"invalid_action": True, **self.state_info()}
         room = self.room
@@ -208,13 +209,3 @@ class HouseholdEnv(TextEnv):
             observation = f"You move the {obj} to the {receptacle}."
         won = room.won()
         return observation, float(won), won, {"invalid_action": False, **self.state_info()}
-
-
-def _canonical(command: str) -> str:
-    """Map ALFWorld's pre-0.4 ``put X in/on Y`` to ``move X to Y``."""
-    if command.startswith("put "):
-        for preposition in (" in/on ", " in ", " on "):
-            obj, found, receptacle = command[4:].partition(preposition)
-            if found:
-                return f"move {obj} to {receptacle}"
-    return command

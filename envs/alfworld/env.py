@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core import NOTHING_HAPPENS, TextEnv, normalize_command
+from ..core import NOTHING_HAPPENS, TextEnv, normalize_command, put_alias
 from .data import (
     GAME_FILE,
     HOW_TO_GET_DATA,
@@ -49,17 +49,6 @@ from .textworld_engine import EngineState, TextWorldEngine
 
 ENGINES = {"textworld": TextWorldEngine}
 TASK_PREFIX = "Your task is to: "
-
-
-def put_alias(command: str) -> str | None:
-    """``move X to Y`` for ALFWorld's pre-0.4 ``put X in/on Y`` (``None`` if not of that form)."""
-    if not command.startswith("put "):
-        return None
-    for preposition in (" in/on ", " in ", " on "):
-        obj, found, receptacle = command[len("put ") :].partition(preposition)
-        if found and obj and receptacle:
-            return f"move {obj} to {receptacle}"
-    return None
 
 
 def task_text(observation: str) -> str:

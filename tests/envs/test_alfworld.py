@@ -26,7 +26,8 @@ import turngym.envs  # noqa: F401  (registers the ids)
 from turngym.envs import NOTHING_HAPPENS
 from turngym.envs.alfworld import TASK_TYPES, ALFWorldEnv, GameFileError, expert_actions
 from turngym.envs.alfworld.data import load_game
-from turngym.envs.alfworld.env import put_alias, task_text
+from turngym.envs.alfworld.env import task_text
+from turngym.envs.core import put_alias
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = REPO_ROOT.parent / "shared/data/alfworld/json_2.1.1-train-valid_seen-valid_train.tar.xz"
