@@ -47,12 +47,26 @@ def test_training_writes_checkpoints_metrics_and_tensorboard(tmp_path):
     assert result["before"]["episodes"] == result["after"]["episodes"] == 6
 
 
-def test_resume_continues_exactly_where_it_stopped(tmp_path):
+@pytest.fixture()
+def restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, restore_torch_threads):
+    # bit-exact for a fixed thread count: with several, a loaded machine can change how BLAS
+    # splits a reduction, and so the last bits of a sum
+    one_thread = "train.torch_threads=1"
     straight = tmp_path / "straight"
-    Trainer(small_config(straight, "train.iterations=4", "train.checkpoint_every=2")).train()
+    Trainer(
+        small_config(straight, "train.iterations=4", "train.checkpoint_every=2", one_thread)
+    ).train()
     interrupted = tmp_path / "interrupted"
-    Trainer(small_config(interrupted, "train.iterations=2")).train()
-    resumed = Trainer(small_config(interrupted, "train.iterations=4", "train.resume=true"))
+    Trainer(small_config(interrupted, "train.iterations=2", one_thread)).train()
+    resumed = Trainer(
+        small_config(interrupted, "train.iterations=4", "train.resume=true", one_thread)
+    )
     assert resumed.iteration == 2
     resumed.train()
     a = weights(straight / "checkpoints" / "iter_00004")
