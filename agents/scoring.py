@@ -16,14 +16,18 @@ def continuation_logprobs(
     temperature: float = 1.0,
     pad_token_id: int = 0,
     max_tokens_per_chunk: int = 65536,
-) -> list[torch.Tensor]:
+    with_entropy: bool = False,
+) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
     """One 1-D tensor of per-token log-probs per (prompt, continuation) pair.
 
     Gradients flow when called with grad enabled. An empty continuation gives an empty tensor.
+    With ``with_entropy``, also the entropy H = -sum_v p_v log p_v of each of those positions'
+    next-token distributions (at the same temperature).
     """
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
     results: list[torch.Tensor | None] = [None] * len(prompts)
+    entropies: list[torch.Tensor | None] = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(continuations[i]))
     device = next(model.parameters()).device
     chunk: list[int] = []
@@ -35,14 +39,15 @@ def continuation_logprobs(
                 chunk.append(index)
                 longest = max(longest, length)
                 continue
-        for i, values in zip(
-            chunk,
-            _score_chunk(model, chunk, prompts, continuations, temperature, pad_token_id, device),
-            strict=True,
-        ):
-            results[i] = values
+        scored = _score_chunk(
+            model, chunk, prompts, continuations, temperature, pad_token_id, device
+        )
+        for i, (values, entropy) in zip(chunk, scored, strict=True):
+            results[i], entropies[i] = values, entropy
         if index is not None:
             chunk, longest = [index], len(prompts[index]) + len(continuations[index])
+    if with_entropy:
+        return results, entropies  # type: ignore[return-value]
     return results  # type: ignore[return-value]
 
 
@@ -64,10 +69,11 @@ def _score_chunk(model, indices, prompts, continuations, temperature, pad_token_
             target.append(row[start + k])
     logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
     picked = logits[torch.tensor(row_index), torch.tensor(position)].float() / temperature
-    token_logprobs = torch.log_softmax(picked, dim=-1)
-    token_logprobs = token_logprobs.gather(1, torch.tensor(target, device=device)[:, None])[:, 0]
+    distribution = torch.log_softmax(picked, dim=-1)
+    token_logprobs = distribution.gather(1, torch.tensor(target, device=device)[:, None])[:, 0]
+    entropy = -(distribution.exp() * distribution).sum(dim=-1)
     sizes = [len(continuations[i]) for i in indices]
-    return list(torch.split(token_logprobs, sizes))
+    return list(zip(torch.split(token_logprobs, sizes), torch.split(entropy, sizes), strict=True))
 
 
 def candidate_logprobs(

@@ -19,7 +19,7 @@ from turngym.envs import check_env_id
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
 from .advantages import GiGPOConfig, GRPOConfig, ReinforcePPConfig, ReMaxConfig, RLOOConfig
-from .losses import DualClipPPOConfig, GSPOConfig, PPOClipConfig
+from .losses import AggregationMode, DualClipPPOConfig, GSPOConfig, PPOClipConfig
 from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES
 
 
@@ -89,6 +89,10 @@ class RolloutConfig(Strict):
     num_workers: int = Field(0, ge=0, description="environment worker processes (0: in-process)")
     num_slots: int = Field(64, gt=0, description="episodes running at once")
     step_timeout: float = Field(300.0, gt=0, description="seconds before a worker is restarted")
+    dynamic_sampling: bool = Field(
+        False, description="DAPO: drop groups whose returns are all equal, refill with new tasks"
+    )
+    max_sampling_rounds: int = Field(3, gt=0, description="DAPO: rollout rounds to fill N groups")
 
 
 class AlgoConfig(Strict):
@@ -102,8 +106,22 @@ class AlgoConfig(Strict):
     ppo_clip: PPOClipConfig = Field(default_factory=PPOClipConfig)
     ppo_dual_clip: DualClipPPOConfig = Field(default_factory=DualClipPPOConfig)
     gspo: GSPOConfig = Field(default_factory=GSPOConfig)
-    kl_coef: float = Field(0.0, ge=0, description="beta of the KL-to-reference loss term")
+    kl_coef: float = Field(0.0, ge=0, description="beta of the KL to the reference policy")
     kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator")
+    kl_in_reward: bool = Field(
+        False, description="subtract beta * KL from each turn's reward instead of a loss term"
+    )
+    entropy_coef: float = Field(0.0, ge=0, description="entropy bonus: loss -= coef * H")
+    loss_aggregation: AggregationMode = Field(
+        "token-mean", description="how unit losses reduce to one number per mini-batch"
+    )
+    loss_norm_constant: float | None = Field(
+        None, gt=0, description="C of seq-mean-token-sum-norm (default: the padded length)"
+    )
+    overlong_buffer: int = Field(
+        0, ge=0, description="DAPO overlong shaping: L_cache tokens before agent.max_new_tokens"
+    )
+    overlong_penalty: float = Field(1.0, ge=0, description="DAPO: penalty at max_new_tokens")
     learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     epochs: int = Field(2, gt=0, description="passes over each iteration's samples")

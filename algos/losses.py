@@ -185,3 +185,36 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """
     log_probs = torch.log_softmax(logits, dim=-1).clamp_min(torch.finfo(logits.dtype).min)
     return -(log_probs.exp() * log_probs).sum(dim=-1)
+
+
+def per_sample_terms(
+    unit_values: torch.Tensor, mask: torch.Tensor, mode: AggregationMode
+) -> torch.Tensor:
+    """What each sample adds to the numerator of ``mode``: sum_t m_it x_it, or for
+    seq-mean-token-mean sum_t m_it x_it / sum_t m_it. With :func:`aggregation_denominator` this
+    splits :func:`aggregate_loss` so that a mini-batch can skip samples whose terms are 0 and
+    still divide by the whole mini-batch's denominator (and weigh samples: w_i)."""
+    sums = (unit_values * mask).sum(dim=-1)
+    if mode == "seq-mean-token-mean":
+        return sums / mask.sum(dim=-1).clamp_min(1e-8)
+    return sums
+
+
+def aggregation_denominator(
+    unit_counts: list[int],
+    weights: list[float],
+    mode: AggregationMode,
+    norm_constant: float | None = None,
+) -> float:
+    """The divisor of ``mode`` over a whole mini-batch of samples with ``unit_counts`` units.
+
+    token-mean: sum_i w_i n_i; seq-mean-token-sum and seq-mean-token-mean: sum_i w_i over
+    samples with n_i > 0; seq-mean-token-sum-norm: ``norm_constant`` or the padded length max n_i.
+    """
+    if mode == "token-mean":
+        total = sum(w * n for w, n in zip(weights, unit_counts, strict=True))
+    elif mode == "seq-mean-token-sum-norm":
+        total = norm_constant if norm_constant is not None else max(unit_counts, default=0)
+    else:
+        total = sum(w for w, n in zip(weights, unit_counts, strict=True) if n > 0)
+    return float(total) if total > 0 else 1.0

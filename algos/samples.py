@@ -57,11 +57,14 @@ def sample_logprobs(
     mode: str,
     temperature: float = 1.0,
     pad_token_id: int = 0,
-) -> list[torch.Tensor]:
+    with_entropy: bool = False,
+) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per-unit log pi of each sample under ``model`` (with grad when grad is enabled).
 
     generate: log_softmax(logits / T) at each response token.
     choose: log softmax_k(s_k / T)[chosen], s_k the mean token log-prob of candidate k.
+    With ``with_entropy``, also each unit's policy entropy: of the next-token distribution
+    (generate) or of the distribution over candidates (choose).
     """
     temperature = temperature or 1.0
     if mode == "generate":
@@ -71,17 +74,18 @@ def sample_logprobs(
             [s.response_ids for s in samples],
             temperature=temperature,
             pad_token_id=pad_token_id,
+            with_entropy=with_entropy,
         )
     per_sample = candidate_logprobs(
         model, [s.prompt_ids for s in samples], [s.candidate_ids for s in samples], pad_token_id
     )
-    out = []
+    logprobs, entropies = [], []
     for s, token_logprobs in zip(samples, per_sample, strict=True):
         scores = torch.stack([values.mean() for values in token_logprobs])
-        out.append(
-            torch.log_softmax(scores / temperature, dim=0)[s.chosen_index : s.chosen_index + 1]
-        )
-    return out
+        choice = torch.log_softmax(scores / temperature, dim=0)
+        logprobs.append(choice[s.chosen_index : s.chosen_index + 1])
+        entropies.append(-(choice.exp() * choice).sum().reshape(1))
+    return (logprobs, entropies) if with_entropy else logprobs
 
 
 def pad_units(rows: list[torch.Tensor | list[float]]) -> tuple[torch.Tensor, torch.Tensor]:

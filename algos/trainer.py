@@ -31,7 +31,7 @@ from turngym.agents.trajectory import Trajectory
 from .advantages import step_group_size_histogram
 from .config import RunConfig
 from .evaluate import EvalReport, evaluate_agent
-from .losses import kl_estimate, weighted_token_mean
+from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger
 from .registry import get_advantage, get_policy_loss
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
@@ -150,47 +150,110 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(_seed_for(cfg.train.seed, iteration, 0))
         self.agent.rng = np.random.default_rng(_seed_for(cfg.train.seed, iteration, 1))
-        task_rng = np.random.default_rng(_seed_for(cfg.train.seed, iteration, 2))
-        tasks = cfg.env.train_tasks
-        task_ids = (
-            task_rng.choice(
-                tasks.stop - tasks.start, size=cfg.rollout.tasks_per_iteration, replace=False
-            )
-            + tasks.start
-        ).tolist()
         self.model.eval()
-        trajectories = run_episodes(
-            self.agent, self.pool, group_episodes(task_ids, cfg.rollout.group_size, iteration)
-        )
+        trajectories, sampling = self.collect(iteration)
         rollout_seconds = time.perf_counter() - start
+        metrics = {**rollout_metrics(trajectories), **step_group_metrics(trajectories), **sampling}
+        reference = None
+        if self.reference is not None:  # per turn, in trajectory order (as step_samples)
+            unscored = step_samples(trajectories, [np.zeros(t.length) for t in trajectories])
+            with torch.no_grad():
+                reference = self._logprobs(self.reference, unscored)
+        metrics.update(self.shape_rewards(trajectories, reference))
         advantages = self.estimator(trajectories, cfg.algo.settings_of(cfg.algo.advantage))
         samples = step_samples(trajectories, advantages, cfg.algo.step_weighting)
-        update = self.update(samples, _seed_for(cfg.train.seed, iteration, 3))
+        kl_loss_reference = None if cfg.algo.kl_in_reward else reference
+        metrics.update(self.update(samples, _seed_for(cfg.train.seed, iteration, 3),
+                                   kl_loss_reference))  # fmt: skip
         steps = sum(t.length for t in trajectories)
-        metrics = {
-            **rollout_metrics(trajectories),
-            **step_group_metrics(trajectories),
-            **update,
-            "time/rollout_s": rollout_seconds,
-            "time/iteration_s": time.perf_counter() - start,
-            "time/env_steps_per_s": steps / max(rollout_seconds, 1e-9),
-        }
+        metrics["time/rollout_s"] = rollout_seconds
+        metrics["time/iteration_s"] = time.perf_counter() - start
+        metrics["time/env_steps_per_s"] = steps / max(rollout_seconds, 1e-9)
         self.metrics.log(iteration + 1, metrics)
         return metrics
 
-    def update(self, samples: list[StepSample], seed: int) -> dict[str, float]:
+    def collect(self, iteration: int) -> tuple[list[Trajectory], dict[str, float]]:
+        """N tasks x G rollouts. With DAPO's dynamic sampling, groups whose returns are all
+        equal (zero advantage under group baselines) are dropped and new tasks are rolled out,
+        for at most ``max_sampling_rounds`` rounds, until N groups are kept."""
+        cfg = self.config
+        tasks, rollout = cfg.env.train_tasks, cfg.rollout
+        task_rng = np.random.default_rng(_seed_for(cfg.train.seed, iteration, 2))
+        rounds = rollout.max_sampling_rounds if rollout.dynamic_sampling else 1
+        kept: list[list[Trajectory]] = []
+        for round_index in range(rounds):
+            task_ids = (
+                task_rng.choice(
+                    tasks.stop - tasks.start, rollout.tasks_per_iteration, replace=False
+                )
+                + tasks.start
+            ).tolist()
+            seed = iteration if rounds == 1 else iteration * rounds + round_index
+            batch = run_episodes(
+                self.agent, self.pool, group_episodes(task_ids, rollout.group_size, seed)
+            )
+            groups = [
+                batch[i : i + rollout.group_size] for i in range(0, len(batch), rollout.group_size)
+            ]
+            if rollout.dynamic_sampling:
+                groups = [g for g in groups if len({t.return_ for t in g}) > 1]
+            kept += groups
+            if len(kept) >= rollout.tasks_per_iteration:
+                break
+        kept = kept[: rollout.tasks_per_iteration]
+        stats = {
+            "rollout/groups": float(len(kept)),
+            "rollout/sampling_rounds": float(round_index + 1),
+        }
+        return [t for group in kept for t in group], stats
+
+    def shape_rewards(
+        self, trajectories: list[Trajectory], reference: list[torch.Tensor] | None
+    ) -> dict[str, float]:
+        """Per-turn reward terms added before advantages are computed.
+
+        DAPO overlong shaping (generate mode): with L = agent.max_new_tokens and C =
+        algo.overlong_buffer, a response of |y| tokens gets penalty * min(0, (L - C - |y|) / C).
+        KL in the reward: r_t -= beta * sum over the turn's units of KL(pi_old || pi_ref).
+        """
+        algo, turns = self.config.algo, [turn for t in trajectories for turn in t.turns]
+        stats: dict[str, float] = {}
+        if algo.overlong_buffer and self.agent_config.mode == "generate":
+            limit = self.agent_config.max_new_tokens - algo.overlong_buffer
+            penalties = [
+                algo.overlong_penalty
+                * min(0.0, (limit - len(t.response_ids)) / algo.overlong_buffer)
+                for t in turns
+            ]
+            for turn, penalty in zip(turns, penalties, strict=True):
+                turn.reward += penalty
+            stats["reward/overlong_penalty"] = float(np.mean(penalties)) if penalties else 0.0
+        if algo.kl_in_reward and reference is not None:
+            kls = [
+                kl_estimate(torch.tensor(t.response_logprobs), ref, algo.kl_estimator).sum().item()
+                for t, ref in zip(turns, reference, strict=True)
+            ]
+            for turn, kl in zip(turns, kls, strict=True):
+                turn.reward -= algo.kl_coef * kl
+            stats["reward/kl"] = float(np.mean(kls)) if kls else 0.0
+        return stats
+
+    def update(
+        self,
+        samples: list[StepSample],
+        seed: int,
+        reference: list[torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """``epochs`` passes of mini-batched clipped policy-gradient steps over ``samples``.
 
-        The loss is the weighted token mean over each mini-batch. Samples whose advantage is 0
-        add nothing to its numerator, so when there is no KL term they skip the forward pass and
-        count in the denominator only (same gradient, less work); a mini-batch of only such
-        samples takes no optimizer step.
+        Each mini-batch's loss is ``algo.loss_aggregation`` of the per-unit losses, samples
+        weighted by ``weight``. A sample whose advantage is 0 adds nothing to the policy term,
+        so when there is no KL or entropy term it skips the forward pass and counts in the
+        denominator only (same gradient, less work); a mini-batch of only such samples takes
+        no optimizer step. ``reference``: per-sample reference log-probs for a KL loss term.
         """
         algo = self.config.algo
-        reference = None
-        if self.reference is not None:
-            with torch.no_grad():
-                reference = self._logprobs(self.reference, samples)
+        can_skip = reference is None and algo.entropy_coef == 0
         generator = torch.Generator().manual_seed(seed)
         sums: dict[str, float] = {}
         count = 0
@@ -199,8 +262,13 @@ class Trainer:
             order = torch.randperm(len(samples), generator=generator).tolist()
             for begin in range(0, len(order), algo.minibatch_size):
                 batch = order[begin : begin + algo.minibatch_size]
-                denominator = sum(samples[i].weight * len(samples[i].old_logprobs) for i in batch)
-                if reference is None:
+                denominator = aggregation_denominator(
+                    [len(samples[i].old_logprobs) for i in batch],
+                    [samples[i].weight for i in batch],
+                    algo.loss_aggregation,
+                    algo.loss_norm_constant,
+                )
+                if can_skip:
                     batch = [i for i in batch if samples[i].advantage != 0]
                 if not batch:
                     continue
@@ -212,11 +280,10 @@ class Trainer:
         self.model.eval()
         return {key: value / max(count, 1) for key, value in sums.items()}
 
-    def _logprobs(self, model: torch.nn.Module, samples: list[StepSample]) -> list[torch.Tensor]:
+    def _logprobs(self, model: torch.nn.Module, samples: list[StepSample], with_entropy=False):
         pad = self.tokenizer.pad_token_id or 0
-        return sample_logprobs(
-            model, samples, self.agent_config.mode, self.agent_config.temperature, pad
-        )
+        mode, temperature = self.agent_config.mode, self.agent_config.temperature
+        return sample_logprobs(model, samples, mode, temperature, pad, with_entropy=with_entropy)
 
     def _step(
         self,
@@ -224,22 +291,31 @@ class Trainer:
         denominator: float,
         reference: list[torch.Tensor] | None,
     ) -> dict[str, float]:
-        """One optimizer step on ``sum_i w_i sum_t loss_it / denominator`` (+ beta * KL)."""
+        """One optimizer step: policy term (+ beta * KL) (- entropy_coef * H), each aggregated
+        as ``sum_i w_i term_i / denominator`` (see :func:`per_sample_terms`)."""
         algo = self.config.algo
-        logprobs, mask = pad_units(self._logprobs(self.model, batch))
+        logprob_rows, entropy_rows = self._logprobs(self.model, batch, with_entropy=True)
+        logprobs, mask = pad_units(logprob_rows)
         old, _ = pad_units([s.old_logprobs for s in batch])
         advantages = torch.tensor([s.advantage for s in batch])[:, None].expand_as(mask)
-        weighted_mask = mask * torch.tensor([s.weight for s in batch])[:, None]
+        weights = torch.tensor([s.weight for s in batch])
+
+        def aggregate(unit_values: torch.Tensor) -> torch.Tensor:
+            terms = per_sample_terms(unit_values, mask, algo.loss_aggregation)
+            return (weights * terms).sum() / denominator
+
         settings = algo.settings_of(algo.policy_loss)
         unit_loss, extra = self.policy_loss(logprobs, old, advantages, settings, mask=mask)
-        loss = (unit_loss * weighted_mask).sum() / denominator
+        loss = aggregate(unit_loss)
         stats = {"loss/policy": loss.item()}
         if reference is not None:
-            ref, _ = pad_units(reference)
-            kl_units = kl_estimate(logprobs, ref, algo.kl_estimator)
-            kl = (kl_units * weighted_mask).sum() / denominator
+            kl = aggregate(kl_estimate(logprobs, pad_units(reference)[0], algo.kl_estimator))
             loss = loss + algo.kl_coef * kl
             stats["loss/kl"] = kl.item()
+        entropy = aggregate(pad_units(entropy_rows)[0])
+        stats["policy/entropy"] = entropy.item()
+        if algo.entropy_coef:
+            loss = loss - algo.entropy_coef * entropy
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.max_grad_norm)

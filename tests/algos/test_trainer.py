@@ -7,6 +7,7 @@ from transformers import AutoModelForCausalLM
 
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.algos.config import load_config
+from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
 from turngym.algos.samples import StepSample, sample_logprobs
 from turngym.algos.trainer import Trainer, latest_checkpoint
@@ -154,3 +155,59 @@ def test_registered_estimators_and_losses_run_in_the_trainer(tmp_path, advantage
         if "loss/policy" in r or "rollout/episodes" in r
     ]
     assert row["step_groups/count"] >= 1 and row["step_groups/mean_size"] >= 1
+
+
+@pytest.mark.parametrize(
+    "mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+)
+def test_split_aggregation_equals_the_reference_aggregation(mode):
+    torch.manual_seed(0)
+    loss = torch.randn(4, 5)
+    mask = torch.tensor(
+        [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]]
+    ).float()
+    counts = [int(n) for n in mask.sum(-1)]
+    whole = per_sample_terms(loss, mask, mode).sum() / aggregation_denominator(
+        counts, [1.0] * 4, mode
+    )
+    assert torch.allclose(whole, aggregate_loss(loss, mask, mode))
+    # skipping a sample whose terms are 0 leaves the value unchanged
+    loss[2] = 0
+    kept = per_sample_terms(loss[[0, 1, 3]], mask[[0, 1, 3]], mode).sum()
+    assert torch.allclose(
+        kept / aggregation_denominator(counts, [1.0] * 4, mode), aggregate_loss(loss, mask, mode)
+    )
+
+
+def test_dynamic_sampling_keeps_only_groups_with_different_returns(tmp_path):
+    trainer = Trainer(
+        small_config(tmp_path, "rollout.dynamic_sampling=true", "rollout.max_sampling_rounds=4")
+    )
+    trajectories, stats = trainer.collect(iteration=0)
+    groups = {}
+    for t in trajectories:
+        groups.setdefault(t.group_id, []).append(t.return_)
+    assert len(groups) == stats["rollout/groups"] <= 2
+    assert all(len(set(returns)) > 1 for returns in groups.values())
+    assert 1 <= stats["rollout/sampling_rounds"] <= 4
+    trainer.close()
+
+
+def test_overlong_shaping_kl_in_reward_and_entropy_bonus(tmp_path):
+    config = small_config(
+        tmp_path, "train.iterations=1", "agent.mode=generate", "agent.max_new_tokens=8",
+        "env.max_episode_steps=2", "algo.overlong_buffer=4", "algo.overlong_penalty=0.5",
+        "algo.kl_coef=0.1", "algo.kl_in_reward=true", "algo.entropy_coef=0.01",
+        "algo.loss_aggregation=seq-mean-token-mean",
+    )  # fmt: skip
+    trainer = Trainer(config)
+    trajectories, _ = trainer.collect(iteration=0)
+    lengths = [len(turn.response_ids) for t in trajectories for turn in t.turns]
+    stats = trainer.shape_rewards(trajectories, None)
+    expected = [0.5 * min(0.0, (4 - n) / 4) for n in lengths]  # L - C = 4
+    assert stats["reward/overlong_penalty"] == pytest.approx(sum(expected) / len(expected))
+    trainer.close()
+    Trainer(config).train()
+    (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "reward/kl" in r]
+    assert row["reward/kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at the start
+    assert "loss/kl" not in row and row["policy/entropy"] > 0
