@@ -412,3 +412,27 @@ def gae(
     deltas = rewards + gamma * next_values - values
     advantages = discounted_returns(deltas, gamma * lam)
     return advantages, advantages + values
+
+
+@register_advantage("gae")
+def gae_advantages(
+    trajectories: list[Trajectory],
+    config: GAEConfig | None = None,
+    values: list[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """PPO's advantage: GAE(gamma, lambda) over each trajectory's turns with critic ``values``
+    (V(s_t) per turn; V after the last turn is taken as 0), whitened over the batch's turns.
+    The trainer supplies ``values`` from its critic (``algos/critic.py``)."""
+    if values is None:
+        raise ValueError("the gae estimator needs critic values per turn (values=...)")
+    config = config or GAEConfig()
+    advantages = [
+        gae(np.array([turn.reward for turn in t.turns]), np.asarray(v), config.gamma,
+            config.gae_lambda)[0]
+        for t, v in zip(trajectories, values, strict=True)
+    ]  # fmt: skip
+    flat = np.concatenate(advantages) if advantages else np.zeros(0)
+    if len(flat) < 2:
+        return advantages
+    mean, std = flat.mean(), flat.std()
+    return [(a - mean) / (std + 1e-8) for a in advantages]

@@ -18,7 +18,14 @@ from turngym.envs import check_env_id
 
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
-from .advantages import GiGPOConfig, GRPOConfig, ReinforcePPConfig, ReMaxConfig, RLOOConfig
+from .advantages import (
+    GAEConfig,
+    GiGPOConfig,
+    GRPOConfig,
+    ReinforcePPConfig,
+    ReMaxConfig,
+    RLOOConfig,
+)
 from .losses import AggregationMode, DualClipPPOConfig, GSPOConfig, PPOClipConfig
 from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES
 
@@ -102,6 +109,8 @@ class AlgoConfig(Strict):
     reinforce_pp: ReinforcePPConfig = Field(default_factory=ReinforcePPConfig)
     remax: ReMaxConfig = Field(default_factory=ReMaxConfig)
     gigpo: GiGPOConfig = Field(default_factory=GiGPOConfig)
+    gae: GAEConfig = Field(default_factory=GAEConfig, description="PPO with a learned critic")
+    critic_learning_rate: float = Field(1e-3, gt=0, description="AdamW lr of the critic (gae)")
     policy_loss: str = Field("ppo_clip", description="registered policy loss")
     ppo_clip: PPOClipConfig = Field(default_factory=PPOClipConfig)
     ppo_dual_clip: DualClipPPOConfig = Field(default_factory=DualClipPPOConfig)

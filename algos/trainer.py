@@ -11,6 +11,7 @@ trainer state) and exact resume are built in: every iteration re-seeds its rando
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import TransformersBackend
 from turngym.agents.env_pool import EnvPool
-from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
-from .advantages import step_group_size_histogram
+from .advantages import gae, step_group_size_histogram
 from .config import RunConfig
+from .critic import ValueModel, critic_loss, turn_values
 from .evaluate import EvalReport, evaluate_agent
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger
@@ -101,6 +103,12 @@ class Trainer:
             lr=config.algo.learning_rate,
             weight_decay=config.algo.weight_decay,
         )
+        self.critic = self.critic_optimizer = None
+        if config.algo.advantage == "gae":
+            self.critic = ValueModel(self.model)
+            self.critic_optimizer = torch.optim.AdamW(
+                self.critic.parameters(), lr=config.algo.critic_learning_rate
+            )
         self.estimator = get_advantage(config.algo.advantage)
         self.policy_loss = get_policy_loss(config.algo.policy_loss)
         self.iteration = 0
@@ -160,12 +168,14 @@ class Trainer:
             with torch.no_grad():
                 reference = self._logprobs(self.reference, unscored)
         metrics.update(self.shape_rewards(trajectories, reference))
-        advantages = self.estimator(trajectories, cfg.algo.settings_of(cfg.algo.advantage))
+        advantages, critic_targets = self.advantages(trajectories)
         samples = step_samples(trajectories, advantages, cfg.algo.step_weighting)
         kl_loss_reference = None if cfg.algo.kl_in_reward else reference
         metrics.update(self.update(samples, _seed_for(cfg.train.seed, iteration, 3),
                                    kl_loss_reference))  # fmt: skip
         steps = sum(t.length for t in trajectories)
+        if critic_targets is not None:
+            metrics.update(self.update_critic(trajectories, critic_targets, iteration))
         metrics["time/rollout_s"] = rollout_seconds
         metrics["time/iteration_s"] = time.perf_counter() - start
         metrics["time/env_steps_per_s"] = steps / max(rollout_seconds, 1e-9)
@@ -201,11 +211,63 @@ class Trainer:
             if len(kept) >= rollout.tasks_per_iteration:
                 break
         kept = kept[: rollout.tasks_per_iteration]
+        if cfg.algo.advantage == "remax":
+            kept = [group + [self._greedy_rollout(group[0])] for group in kept]
         stats = {
             "rollout/groups": float(len(kept)),
             "rollout/sampling_rounds": float(round_index + 1),
         }
         return [t for group in kept for t in group], stats
+
+    def advantages(
+        self, trajectories: list[Trajectory]
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """The configured estimator's per-turn advantages; for ``gae``, also the critic's
+        regression targets R_t = A_t + V(s_t) (before the batch whitening of A)."""
+        algo = self.config.algo
+        settings = algo.settings_of(algo.advantage)
+        if self.critic is None:
+            return self.estimator(trajectories, settings), None
+        pad = self.tokenizer.pad_token_id or 0
+        values = [v.numpy() for v in turn_values(self.critic, trajectories, pad)]
+        rewards = [np.array([turn.reward for turn in t.turns]) for t in trajectories]
+        targets = [
+            gae(r, v, settings.gamma, settings.gae_lambda)[1]
+            for r, v in zip(rewards, values, strict=True)
+        ]
+        return self.estimator(trajectories, settings, values=values), targets
+
+    def update_critic(
+        self, trajectories: list[Trajectory], targets: list[np.ndarray], iteration: int
+    ) -> dict[str, float]:
+        """``epochs`` passes of mini-batched regression of V(s_t) on R_t."""
+        algo = self.config.algo
+        prompts = [turn.prompt_ids for t in trajectories for turn in t.turns]
+        returns = torch.tensor(np.concatenate(targets), dtype=torch.float32)
+        generator = torch.Generator().manual_seed(_seed_for(self.config.train.seed, iteration, 4))
+        pad, losses = self.tokenizer.pad_token_id or 0, []
+        self.critic.train()
+        for _ in range(algo.epochs):
+            order = torch.randperm(len(prompts), generator=generator).tolist()
+            for begin in range(0, len(order), algo.minibatch_size):
+                batch = order[begin : begin + algo.minibatch_size]
+                loss = critic_loss(self.critic, [prompts[i] for i in batch], returns[batch], pad)
+                self.critic_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), algo.max_grad_norm)
+                self.critic_optimizer.step()
+                losses.append(loss.item())
+        self.critic.eval()
+        return {"critic/loss": float(np.mean(losses)) if losses else 0.0}
+
+    def _greedy_rollout(self, member: Trajectory) -> Trajectory:
+        """ReMax's baseline: one argmax rollout from the group's initial state, marked by the
+        episode id suffix that ``algo.remax.greedy_episode_suffix`` names."""
+        suffix = self.config.algo.remax.greedy_episode_suffix or "/greedy"
+        greedy = Agent(self.agent.backend, self.tokenizer,
+                       dataclasses.replace(self.agent_config, temperature=0.0))  # fmt: skip
+        spec = EpisodeSpec(member.group_id + suffix, member.group_id, member.task_id, member.seed)
+        return run_episodes(greedy, self.pool, [spec])[0]
 
     def shape_rewards(
         self, trajectories: list[Trajectory], reference: list[torch.Tensor] | None
@@ -363,6 +425,10 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "eval_history": self.eval_history,
             "reference": None if self.reference is None else self.reference.state_dict(),
+            "critic": None if self.critic is None else self.critic.state_dict(),
+            "critic_optimizer": None
+            if self.critic_optimizer is None
+            else self.critic_optimizer.state_dict(),
         }
         torch.save(state, folder / STATE_FILE)
         return folder
@@ -385,6 +451,9 @@ class Trainer:
         self.eval_history = state["eval_history"]
         if self.reference is not None and state.get("reference") is not None:
             self.reference.load_state_dict(state["reference"])
+        if self.critic is not None and state.get("critic") is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
 
     def close(self) -> None:
         self.pool.close()

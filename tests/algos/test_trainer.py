@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -211,3 +212,34 @@ def test_overlong_shaping_kl_in_reward_and_entropy_bonus(tmp_path):
     (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "reward/kl" in r]
     assert row["reward/kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at the start
     assert "loss/kl" not in row and row["policy/entropy"] > 0
+
+
+def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
+    trainer = Trainer(small_config(tmp_path, "train.iterations=1", "algo.advantage=gae"))
+    trainer.train()
+    (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "critic/loss" in r]
+    state = torch.load(latest_checkpoint(tmp_path) / "trainer_state.pt", weights_only=False)
+    assert state["critic"] is not None and state["critic_optimizer"] is not None
+    trainer = Trainer(small_config(tmp_path / "again", "algo.advantage=gae"))
+    trajectories, _ = trainer.collect(iteration=0)
+    advantages, targets = trainer.advantages(trajectories)
+    flat = np.concatenate(advantages)
+    assert abs(flat.mean()) < 1e-6 and abs(flat.std() - 1) < 1e-3  # whitened over the batch
+    first = trainer.update_critic(trajectories, targets, iteration=0)["critic/loss"]
+    later = [trainer.update_critic(trajectories, targets, i)["critic/loss"] for i in range(1, 4)]
+    assert later[-1] < first  # regression on the same returns makes progress
+    trainer.close()
+
+
+def test_remax_adds_one_greedy_rollout_per_group(tmp_path):
+    trainer = Trainer(small_config(tmp_path, "algo.advantage=remax"))
+    trajectories, _ = trainer.collect(iteration=0)
+    greedy = [t for t in trajectories if t.episode_id.endswith("/greedy")]
+    assert len(greedy) == 2 and len(trajectories) == 2 * 4 + 2
+    assert {t.group_id for t in greedy} == {t.group_id for t in trajectories}
+    advantages, _ = trainer.advantages(trajectories)
+    for trajectory, advantage in zip(trajectories, advantages, strict=True):
+        baseline = next(g.return_ for g in greedy if g.group_id == trajectory.group_id)
+        expected = 0.0 if trajectory in greedy else trajectory.return_ - baseline
+        assert np.allclose(advantage, expected)
+    trainer.close()

@@ -1,0 +1,334 @@
+"""Offline training from fixed data: expert demonstrations, behaviour cloning, preference pairs.
+
+- :func:`expert_trajectories` plays an environment's ``expert_action()`` and records each turn
+  as the agent would have seen and answered it (token in, token out).
+- :func:`sft` is behaviour cloning: L = -(1/U) sum_u log pi(u), over the units u of the
+  demonstrated turns: response tokens in ``generate`` mode (cross-entropy), the choice
+  log softmax_k(s_k / T)[chosen] in ``choose`` mode (s_k: mean token log-prob of candidate k).
+- :func:`train_preference` minimizes any registered pairwise preference loss
+  (:mod:`turngym.algos.preference`) over :class:`~turngym.algos.pairs.PreferencePair` s against
+  a frozen reference, in mini-batches; each side's log pi(y) sums its units over all turns, with
+  every unit tagged by its turn for DMPO. Shapes: ``step`` (each turn scored on its own prompt)
+  or ``conversation`` (one sequence per trajectory); see :mod:`turngym.algos.pairs`.
+
+Both return metrics and, given ``output_dir``, save a ``save_pretrained`` folder with the
+tokenizer and ``turngym_agent.json``, which ``turngym eval`` and transformers load.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from pydantic import BaseModel
+
+from turngym.agents.agent import Agent, AgentConfig, AgentInput
+from turngym.agents.scoring import continuation_logprobs
+from turngym.agents.trajectory import Trajectory, Turn
+
+from .pairs import PreferencePair, conversation_tokens, turn_samples
+from .preference import PreferenceBatch
+from .registry import get_preference_loss
+from .samples import StepSample, pad_units, sample_logprobs
+
+OFFLINE_STATE_FILE = "offline_metrics.json"
+#: registered preference losses that pairs of trajectories alone cannot feed, and why
+NOT_PAIRWISE = {
+    "kto": "it takes unpaired examples (KTOBatch), not pairs",
+    "tdpo1": "it needs per-token sequential KL, which this trainer does not compute",
+    "tdpo2": "it needs per-token sequential KL, which this trainer does not compute",
+}
+
+
+# -- demonstrations --------------------------------------------------------------------------------
+def expert_trajectories(
+    agent: Agent,
+    env_id: str,
+    task_ids: list[Any],
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[Trajectory]:
+    """One episode per task, acted by ``env.unwrapped.expert_action()``, encoded for ``agent``.
+
+    Turns hold the agent's prompt ids and the expert action as its response (``choose``: the
+    admissible actions as candidates and the expert's index; ``generate``:
+    ``<action>...</action>``). The expert is deterministic, so its log-probabilities are 0.
+    """
+    env = gym.make(env_id, **(env_kwargs or {}))
+    choose = agent.config.mode == "choose"
+    out = []
+    for task_id in task_ids:
+        observation, info = env.reset(options={"task_id": task_id})
+        trajectory = Trajectory(
+            f"expert-{task_id}", f"expert-{task_id}", env_id, task_id, None, info.get("task", "")
+        )
+        trajectory.task_type = str(info.get("task_type", ""))
+        past: list[tuple[str, str]] = []
+        done = False
+        while not done:
+            admissible = list(info.get("admissible_actions") or [])
+            action = env.unwrapped.expert_action()
+            step = AgentInput(trajectory.task, observation, admissible, past)
+            candidates = [agent.encode_action(a) for a in admissible] if choose else None
+            index = admissible.index(action) if choose else None
+            text = action if choose else f"<action>{action}</action>"
+            response = candidates[index] if choose else agent.encode_action(text)
+            next_observation, reward, terminated, truncated, info = env.step(action)
+            trajectory.turns.append(
+                Turn(
+                    observation=observation,
+                    prompt_ids=agent.encode_prompt(step),
+                    response_ids=response,
+                    response_logprobs=[0.0] if choose else [0.0] * len(response),
+                    action=action,
+                    action_logprob=0.0,
+                    valid=not info.get("invalid_action", False),
+                    reward=float(reward),
+                    state_key=None if info.get("state_key") is None else str(info["state_key"]),
+                    admissible_actions=admissible,
+                    candidate_ids=candidates,
+                    chosen_index=index,
+                    response_text=text,
+                )
+            )
+            past.append((observation, action))
+            observation, done = next_observation, terminated or truncated
+        trajectory.won = bool(info.get("won", False))
+        trajectory.truncated = bool(truncated and not terminated)
+        trajectory.final_observation = observation
+        out.append(trajectory)
+    env.close()
+    return out
+
+
+# -- log-probabilities of whole trajectories ----------------------------------------------------
+def trajectory_logprobs(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    trajectories: list[Trajectory],
+    agent_config: AgentConfig,
+    shape: str = "step",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-unit log pi of each trajectory, right-padded: (values, mask, turn index), [B, U].
+
+    ``step``: the units of every turn scored on that turn's prompt (one choice per turn in
+    ``choose`` mode, response tokens in ``generate`` mode). ``conversation``: the assistant
+    tokens of the whole-conversation sequence (token log-probs in either mode).
+    """
+    pad = tokenizer.pad_token_id or 0
+    temperature = agent_config.temperature or 1.0
+    if shape == "step":
+        samples = [s for t in trajectories for s in turn_samples(t)]
+        flat = sample_logprobs(model, samples, agent_config.mode, temperature, pad)
+        rows, turns, cursor = [], [], 0
+        for trajectory in trajectories:
+            per_turn = flat[cursor : cursor + trajectory.length]
+            cursor += trajectory.length
+            rows.append(torch.cat(per_turn) if per_turn else torch.zeros(0))
+            turns.append([j for j, units in enumerate(per_turn) for _ in range(len(units))])
+    elif shape == "conversation":
+        conversations = [conversation_tokens(t, tokenizer) for t in trajectories]
+        scored = continuation_logprobs(
+            model,
+            [c.input_ids[:1] for c in conversations],
+            [c.input_ids[1:] for c in conversations],
+            temperature=temperature,
+            pad_token_id=pad,
+        )
+        rows, turns = [], []
+        for conversation, values in zip(conversations, scored, strict=True):
+            keep = torch.tensor(conversation.loss_mask[1:], dtype=torch.bool)
+            rows.append(values[keep])
+            turns.append([j for j in conversation.turn_index[1:] if j >= 0])
+    else:
+        raise ValueError(f"shape={shape!r}: use 'step' or 'conversation'")
+    values, mask = _pad_rows(rows)
+    turn_index, _ = pad_units(turns)
+    return values, mask, turn_index[:, : values.shape[1]].long()
+
+
+def _pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pad_units`` that keeps the autograd graph of each row."""
+    width = max(max((len(r) for r in rows), default=0), 1)
+    values = torch.stack([torch.nn.functional.pad(r, (0, width - len(r))) for r in rows])
+    mask = torch.zeros_like(values.detach())
+    for i, r in enumerate(rows):
+        mask[i, : len(r)] = 1
+    return values, mask
+
+
+# -- behaviour cloning ---------------------------------------------------------------------------
+def sft(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    data: list[Trajectory] | list[StepSample],
+    agent_config: AgentConfig,
+    epochs: int = 1,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+    output_dir: str | Path | None = None,
+) -> dict[str, float]:
+    """Behaviour cloning on demonstrated turns: minimize -(1/U) sum_u log pi(u) per mini-batch
+    of ``batch_size`` turns (see the module docstring for the units of each mode)."""
+    samples = [s for t in data for s in turn_samples(t)] if _are_trajectories(data) else data
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    pad = tokenizer.pad_token_id or 0
+    losses, start = [], time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(samples), generator=generator).tolist()
+        for begin in range(0, len(order), batch_size):
+            batch = [samples[i] for i in order[begin : begin + batch_size]]
+            units = sample_logprobs(
+                model, batch, agent_config.mode, agent_config.temperature or 1.0, pad
+            )
+            loss = -torch.cat(units).mean()
+            _optimizer_step(model, optimizer, loss, max_grad_norm)
+            losses.append(loss.item())
+    model.eval()
+    metrics = _summary(losses, "sft", len(samples), time.perf_counter() - start)
+    if output_dir is not None:
+        save_policy(output_dir, model, tokenizer, agent_config, metrics)
+    return metrics
+
+
+def _are_trajectories(data: list) -> bool:
+    return bool(data) and isinstance(data[0], Trajectory)
+
+
+# -- preference optimization -----------------------------------------------------------------------
+def train_preference(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    agent_config: AgentConfig,
+    loss: str = "dmpo",
+    loss_config: BaseModel | None = None,
+    reference: torch.nn.Module | None = None,
+    shape: str = "step",
+    epochs: int = 1,
+    batch_size: int = 16,
+    learning_rate: float = 1e-4,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+    output_dir: str | Path | None = None,
+) -> dict[str, float]:
+    """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
+
+    ``reference`` defaults to a frozen copy of ``model`` as it is on entry; its log-probs are
+    computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``).
+    """
+    if loss in NOT_PAIRWISE:
+        raise ValueError(f"loss={loss!r} cannot train on trajectory pairs: {NOT_PAIRWISE[loss]}")
+    loss_fn = get_preference_loss(loss)
+    if not pairs:
+        raise ValueError("pairs is empty: nothing to train on")
+    if reference is None:
+        reference = copy.deepcopy(model)
+    reference.eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    with torch.no_grad():
+        ref = [
+            trajectory_logprobs(reference, tokenizer, [p.chosen, p.rejected], agent_config, shape)
+            for p in pairs
+        ]
+    losses, accuracies, margins = [], [], []
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(pairs), generator=generator).tolist()
+        for begin in range(0, len(order), batch_size):
+            index = order[begin : begin + batch_size]
+            batch = preference_batch(
+                model, tokenizer, [pairs[i] for i in index], [ref[i] for i in index],
+                agent_config, shape,
+            )  # fmt: skip
+            per_pair, metrics = loss_fn(batch, loss_config)
+            _optimizer_step(model, optimizer, per_pair.mean(), max_grad_norm)
+            losses.append(per_pair.mean().item())
+            accuracies.append(metrics["reward_accuracy"].mean().item())
+            margins.append((metrics["chosen_rewards"] - metrics["rejected_rewards"]).mean().item())
+    model.eval()
+    summary = _summary(losses, loss, len(pairs), time.perf_counter() - start)
+    summary[f"{loss}/reward_accuracy_last"] = accuracies[-1]
+    summary[f"{loss}/reward_margin_last"] = margins[-1]
+    if output_dir is not None:
+        save_policy(output_dir, model, tokenizer, agent_config, summary)
+    return summary
+
+
+def preference_batch(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    reference: list[tuple[torch.Tensor, ...]],
+    agent_config: AgentConfig,
+    shape: str = "step",
+) -> PreferenceBatch:
+    """Policy log-probs of both sides of ``pairs`` (with grad) next to their reference values.
+
+    ``reference[i]`` is :func:`trajectory_logprobs` of ``[chosen_i, rejected_i]`` under the
+    reference model.
+    """
+    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    values, mask, turn_index = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
+    # reference rows in the order of ``sides``: every chosen (row 0), then every rejected (row 1)
+    rows = [ref[k, : int(ref_mask[k].sum())] for k in (0, 1) for ref, ref_mask, _ in reference]
+    ref_values, _ = _pad_rows(rows)
+    ref_values = torch.nn.functional.pad(ref_values, (0, values.shape[1] - ref_values.shape[1]))
+    n = len(pairs)
+    return PreferenceBatch(
+        policy_chosen=values[:n],
+        policy_rejected=values[n:],
+        chosen_mask=mask[:n],
+        rejected_mask=mask[n:],
+        ref_chosen=ref_values[:n],
+        ref_rejected=ref_values[n:],
+        chosen_turn_index=turn_index[:n],
+        rejected_turn_index=turn_index[n:],
+    )
+
+
+# -- shared pieces -------------------------------------------------------------------------------
+def _optimizer_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_norm: float
+) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+
+
+def _summary(losses: list[float], name: str, examples: int, seconds: float) -> dict[str, float]:
+    return {
+        f"{name}/loss_first": losses[0] if losses else float("nan"),
+        f"{name}/loss_last": losses[-1] if losses else float("nan"),
+        f"{name}/steps": float(len(losses)),
+        f"{name}/examples": float(examples),
+        "time/train_s": seconds,
+    }
+
+
+def save_policy(
+    folder: str | Path,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    agent_config: AgentConfig,
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """A checkpoint like the on-policy trainer's: ``save_pretrained`` model and tokenizer,
+    ``turngym_agent.json``, and the training metrics."""
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    agent_config.save(folder)
+    (folder / OFFLINE_STATE_FILE).write_text(json.dumps(metrics or {}, indent=2))
+    return folder

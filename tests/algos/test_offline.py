@@ -1,0 +1,143 @@
+"""Offline training: expert demonstrations, behaviour cloning, preference steps, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from turngym.agents.agent import Agent, AgentConfig
+from turngym.agents.backends import TransformersBackend
+from turngym.agents.env_pool import EnvPool
+from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.algos.offline import (
+    OFFLINE_STATE_FILE,
+    expert_trajectories,
+    preference_batch,
+    sft,
+    train_preference,
+    trajectory_logprobs,
+)
+from turngym.algos.pairs import expert_pairs, turn_samples
+from turngym.algos.preference import DMPOConfig, dmpo, dpo
+from turngym.algos.samples import sample_logprobs
+
+ENV_ID = "turngym/Household-v0"
+CHOOSE = AgentConfig(mode="choose")
+
+
+@pytest.fixture()
+def policy(tiny_model_dir):
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.padding_side = "left"
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def pairs(tiny_model_dir):
+    """Expert vs sampled pairs on 4 tasks, sampled by the untrained tiny policy."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, CHOOSE, seed=0)
+    experts = expert_trajectories(agent, ENV_ID, [0, 1, 2, 3])
+    with EnvPool(ENV_ID, num_slots=8) as pool, torch.no_grad():
+        sampled = run_episodes(agent, pool, group_episodes([0, 1, 2, 3], 2))
+    built = expert_pairs(experts, sampled)
+    assert len(built) >= 4
+    return built
+
+
+def test_expert_trajectories_win_and_encode_the_choice(policy) -> None:
+    model, tokenizer = policy
+    agent = Agent(None, tokenizer, CHOOSE)
+    demos = expert_trajectories(agent, ENV_ID, list(range(5)))
+    assert all(d.won and d.return_ == 1.0 and d.length <= 6 for d in demos)
+    for turn in (turn for d in demos for turn in d.turns):
+        assert turn.admissible_actions[turn.chosen_index] == turn.action
+        assert turn.response_ids == agent.encode_action(turn.action)
+        assert turn.candidate_ids[turn.chosen_index] == turn.response_ids
+    generate = expert_trajectories(Agent(None, tokenizer, AgentConfig()), ENV_ID, [0])[0]
+    assert tokenizer.decode(generate.turns[0].response_ids, skip_special_tokens=True) == (
+        f"<action>{generate.turns[0].action}</action>"
+    )
+
+
+def expert_choice_logprob(model, tokenizer, demos, config: AgentConfig) -> float:
+    samples = [s for d in demos for s in turn_samples(d)]
+    with torch.no_grad():
+        units = sample_logprobs(model, samples, config.mode, 1.0, tokenizer.pad_token_id)
+    return torch.cat(units).mean().item()
+
+
+@pytest.mark.parametrize("mode", ["choose", "generate"])
+def test_sft_raises_the_logprob_of_expert_actions(policy, mode: str) -> None:
+    model, tokenizer = policy
+    config = AgentConfig(mode=mode)
+    demos = expert_trajectories(Agent(None, tokenizer, config), ENV_ID, list(range(6)))
+    before = expert_choice_logprob(model, tokenizer, demos, config)
+    metrics = sft(model, tokenizer, demos, config, epochs=4, batch_size=16, learning_rate=3e-3)
+    after = expert_choice_logprob(model, tokenizer, demos, config)
+    assert after > before + 0.1, (before, after)
+    assert metrics["sft/loss_last"] < metrics["sft/loss_first"]
+    assert metrics["sft/examples"] == sum(d.length for d in demos)
+
+
+def test_step_logprobs_sum_turns_and_tag_them(policy, pairs) -> None:
+    model, tokenizer = policy
+    sides = [pairs[0].chosen, pairs[0].rejected]
+    values, mask, turn_index = trajectory_logprobs(model, tokenizer, sides, CHOOSE)
+    for row, side in enumerate(sides):
+        assert mask[row].sum() == side.length  # one unit (the choice) per turn in choose mode
+        assert turn_index[row, : side.length].tolist() == list(range(side.length))
+        per_turn = sample_logprobs(model, turn_samples(side), "choose", 1.0, 0)
+        assert torch.allclose(values[row, : side.length], torch.cat(per_turn), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "loss, loss_fn, shape",
+    [("dpo", dpo, "step"), ("dmpo", dmpo, "step"), ("dmpo", dmpo, "conversation")],
+)
+def test_a_preference_step_raises_the_margin(policy, pairs, loss, loss_fn, shape) -> None:
+    model, tokenizer = policy
+    reference = copy.deepcopy(model).requires_grad_(False)
+    with torch.no_grad():
+        ref = [
+            trajectory_logprobs(reference, tokenizer, [p.chosen, p.rejected], CHOOSE, shape)
+            for p in pairs
+        ]
+
+    def margin() -> float:
+        with torch.no_grad():
+            batch = preference_batch(model, tokenizer, pairs, ref, CHOOSE, shape)
+            _, metrics = loss_fn(batch, DMPOConfig() if loss == "dmpo" else None)
+        return (metrics["chosen_rewards"] - metrics["rejected_rewards"]).mean().item()
+
+    assert margin() == pytest.approx(0.0, abs=1e-5)  # the policy starts as the reference
+    metrics = train_preference(
+        model, tokenizer, pairs, CHOOSE, loss=loss, reference=reference, shape=shape,
+        batch_size=len(pairs), learning_rate=1e-3,
+    )  # fmt: skip
+    assert metrics[f"{loss}/steps"] == 1
+    assert margin() > 1e-3
+
+
+def test_preference_checkpoint_loads_with_transformers(policy, pairs, tmp_path) -> None:
+    model, tokenizer = policy
+    train_preference(model, tokenizer, pairs[:2], CHOOSE, loss="dpo", output_dir=tmp_path / "ckpt")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
+    assert AgentConfig.load(tmp_path / "ckpt") == CHOOSE
+    assert (tmp_path / "ckpt" / OFFLINE_STATE_FILE).exists()
+    AutoTokenizer.from_pretrained(tmp_path / "ckpt")
+    ids = torch.tensor([pairs[0].chosen.turns[0].prompt_ids])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded(ids).logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["kto", "tdpo1"])
+def test_losses_that_pairs_cannot_feed_fail_early(policy, pairs, loss) -> None:
+    model, tokenizer = policy
+    with pytest.raises(ValueError, match=loss):
+        train_preference(model, tokenizer, pairs, CHOOSE, loss=loss)
