@@ -116,6 +116,8 @@ class HouseholdEnv(TextEnv):
         min_receptacles, max_receptacles: room size range (at least 2).
         num_distractors: other objects in the room that the task does not ask for.
         render_mode: ``"ansi"`` or ``"human"``.
+
+    :meth:`expert_action` gives the next action of a shortest plan (for imitation and pairs).
     """
 
     def __init__(
@@ -164,6 +166,28 @@ class HouseholdEnv(TextEnv):
                 else:
                     actions.append(f"move {room.holding} to {here}")
         return sorted(actions)
+
+    def expert_action(self) -> str:
+        """The next action of a shortest plan from the current state.
+
+        Go to the object's receptacle, open it if closed, put down anything else held there,
+        take the object, go to the goal, open it if closed, move the object there.
+        """
+        room = self.room
+        if room is None or room.won():
+            raise RuntimeError("expert_action needs a reset episode whose task is not done")
+        obj = room.target_object
+        if room.holding == obj:
+            target = room.goal
+        else:
+            target = next(r for r in room.receptacles if obj in room.contents[r])
+        if room.location != target:
+            return f"go to {target}"
+        if not room.is_reachable(target):
+            return f"open {target}"
+        if room.holding is not None:  # the object itself at the goal, or a distractor to drop
+            return f"move {room.holding} to {target}"
+        return f"take {obj} from {target}"
 
     def state_key(self) -> str:
         room = self.room
