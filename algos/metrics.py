@@ -7,6 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from turngym.agents.trajectory import Trajectory
+
+from .advantages import step_group_size_histogram
+
 
 class MetricsLogger:
     """Appends one JSON object per ``log`` call to ``metrics.jsonl``; mirrors scalars to TB."""
@@ -39,3 +45,31 @@ class MetricsLogger:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
+    """How many turns share an anchor state (GiGPO's step groups), as a distribution summary."""
+    histogram = step_group_size_histogram(trajectories)
+    groups = sum(histogram.values())
+    if not groups:
+        return {}
+    turns = sum(size * count for size, count in histogram.items())
+    return {
+        "step_groups/count": float(groups),
+        "step_groups/mean_size": turns / groups,
+        "step_groups/max_size": float(max(histogram)),
+        "step_groups/singleton_fraction": histogram.get(1, 0) / groups,
+    }
+
+
+def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
+    turns = [turn for t in trajectories for turn in t.turns]
+    return {
+        "rollout/success_rate": float(np.mean([t.won for t in trajectories])),
+        "rollout/mean_return": float(np.mean([t.return_ for t in trajectories])),
+        "rollout/mean_length": float(np.mean([t.length for t in trajectories])),
+        "rollout/invalid_action_rate": float(np.mean([not u.valid for u in turns]))
+        if turns
+        else 0.0,
+        "rollout/episodes": float(len(trajectories)),
+    }

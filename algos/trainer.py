@@ -29,12 +29,12 @@ from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
-from .advantages import gae, step_group_size_histogram
+from .advantages import gae
 from .config import RunConfig
 from .critic import ValueModel, critic_loss, turn_values
 from .evaluate import EvalReport, evaluate_agent
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
-from .metrics import MetricsLogger
+from .metrics import MetricsLogger, rollout_metrics, step_group_metrics
 from .registry import get_advantage, get_policy_loss
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
 
@@ -458,31 +458,3 @@ class Trainer:
     def close(self) -> None:
         self.pool.close()
         self.metrics.close()
-
-
-def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
-    """How many turns share an anchor state (GiGPO's step groups), as a distribution summary."""
-    histogram = step_group_size_histogram(trajectories)
-    groups = sum(histogram.values())
-    if not groups:
-        return {}
-    turns = sum(size * count for size, count in histogram.items())
-    return {
-        "step_groups/count": float(groups),
-        "step_groups/mean_size": turns / groups,
-        "step_groups/max_size": float(max(histogram)),
-        "step_groups/singleton_fraction": histogram.get(1, 0) / groups,
-    }
-
-
-def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
-    turns = [turn for t in trajectories for turn in t.turns]
-    return {
-        "rollout/success_rate": float(np.mean([t.won for t in trajectories])),
-        "rollout/mean_return": float(np.mean([t.return_ for t in trajectories])),
-        "rollout/mean_length": float(np.mean([t.length for t in trajectories])),
-        "rollout/invalid_action_rate": float(np.mean([not u.valid for u in turns]))
-        if turns
-        else 0.0,
-        "rollout/episodes": float(len(trajectories)),
-    }
