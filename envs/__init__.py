@@ -12,6 +12,7 @@ from .registry import check_env_id, list_envs, register_env
 from .spaces import AnyText
 
 register_env("Household-v0", "turngym.envs.household:HouseholdEnv", max_episode_steps=15)
+register_env("TextWorld-v0", "turngym.envs.textworld_games:TextWorldEnv", max_episode_steps=50)
 register_env("ALFWorld-v0", "turngym.envs.alfworld.env:ALFWorldEnv", max_episode_steps=50)
 
 __all__ = [
