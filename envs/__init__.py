@@ -14,6 +14,9 @@ from .spaces import AnyText
 register_env("Household-v0", "turngym.envs.household:HouseholdEnv", max_episode_steps=15)
 register_env("TextWorld-v0", "turngym.envs.textworld_games:TextWorldEnv", max_episode_steps=50)
 register_env("ALFWorld-v0", "turngym.envs.alfworld.env:ALFWorldEnv", max_episode_steps=50)
+register_env(
+    "ALFWorld-Gen-v0", "turngym.envs.alfworld.gen_env:ALFWorldGenEnv", max_episode_steps=50
+)
 
 __all__ = [
     "NOTHING_HAPPENS",

@@ -45,9 +45,10 @@ from .data import (
     list_games,
     task_type_of,
 )
+from .native_engine import NativeEngine
 from .textworld_engine import EngineState, TextWorldEngine
 
-ENGINES = {"textworld": TextWorldEngine}
+ENGINES = {"textworld": TextWorldEngine, "native": NativeEngine}
 TASK_PREFIX = "Your task is to: "
 
 

@@ -42,6 +42,10 @@ def env_kwargs(env_id: str) -> dict[str, Any]:
             "data_dir": str(_unpack_split()),
             "task_types": ["pick_and_place_simple"],
         }
+    if env_id == "turngym/ALFWorld-Gen-v0":
+        if importlib.util.find_spec("textworld") is None:
+            pytest.skip("ALFWorld-Gen-v0 needs the textworld/alfworld packages (not installed)")
+        return {"num_seeds": 2}  # two generated games, loaded once each
     if env_id == "turngym/TextWorld-v0":
         if importlib.util.find_spec("textworld") is None:
             pytest.skip("TextWorld-v0 needs the textworld package (not installed)")
