@@ -219,11 +219,18 @@ def train_preference(
     max_grad_norm: float = 1.0,
     seed: int = 0,
     output_dir: str | Path | None = None,
+    reference_sync_steps: int | None = None,
+    reference_alpha: float = 1.0,
 ) -> dict[str, float]:
     """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
 
     ``reference`` defaults to a frozen copy of ``model`` as it is on entry; its log-probs are
     computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``).
+
+    TR-DPO (Gorbatovski et al., 2024): with ``reference_sync_steps`` = tau, every tau optimizer
+    steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
+    theta_ref (``reference_alpha``; alpha = 1 is the hard update), and reference log-probs are
+    then computed per mini-batch.
     """
     if loss in NOT_PAIRWISE:
         raise ValueError(f"loss={loss!r} cannot train on trajectory pairs: {NOT_PAIRWISE[loss]}")
@@ -236,23 +243,34 @@ def train_preference(
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    with torch.no_grad():
-        ref = [
-            trajectory_logprobs(reference, tokenizer, [p.chosen, p.rejected], agent_config, shape)
-            for p in pairs
-        ]
+    if not 0 < reference_alpha <= 1:
+        raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
+
+    def reference_logprobs(indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        with torch.no_grad():
+            return [
+                trajectory_logprobs(reference, tokenizer, [pairs[i].chosen, pairs[i].rejected],
+                                    agent_config, shape)
+                for i in indices
+            ]  # fmt: skip
+
+    ref = None if reference_sync_steps else reference_logprobs(list(range(len(pairs))))
+    steps = 0
     losses, accuracies, margins = [], [], []
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(pairs), generator=generator).tolist()
         for begin in range(0, len(order), batch_size):
             index = order[begin : begin + batch_size]
+            batch_ref = [ref[i] for i in index] if ref is not None else reference_logprobs(index)
             batch = preference_batch(
-                model, tokenizer, [pairs[i] for i in index], [ref[i] for i in index],
-                agent_config, shape,
-            )  # fmt: skip
+                model, tokenizer, [pairs[i] for i in index], batch_ref, agent_config, shape
+            )
             per_pair, metrics = loss_fn(batch, loss_config)
             _optimizer_step(model, optimizer, per_pair.mean(), max_grad_norm)
+            steps += 1
+            if reference_sync_steps and steps % reference_sync_steps == 0:
+                soft_update(reference, model, reference_alpha)
             losses.append(per_pair.mean().item())
             accuracies.append(metrics["reward_accuracy"].mean().item())
             margins.append((metrics["chosen_rewards"] - metrics["rejected_rewards"]).mean().item())
@@ -263,6 +281,13 @@ def train_preference(
     if output_dir is not None:
         save_policy(output_dir, model, tokenizer, agent_config, summary)
     return summary
+
+
+@torch.no_grad()
+def soft_update(target: torch.nn.Module, source: torch.nn.Module, alpha: float) -> None:
+    """target <- alpha * source + (1 - alpha) * target, parameter by parameter."""
+    for target_param, source_param in zip(target.parameters(), source.parameters(), strict=True):
+        target_param.lerp_(source_param, alpha)
 
 
 def preference_batch(

@@ -27,6 +27,7 @@ Token shapes of one side (both keep turn boundaries, which DMPO's phi(j, N) need
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,30 @@ def group_pairs(trajectories: list[Trajectory]) -> list[PreferencePair]:
         worst = min(members, key=lambda t: (t.return_, -t.length))
         if best.return_ > worst.return_:
             pairs.append(PreferencePair(best, worst, "group"))
+    return pairs
+
+
+def step_pairs(trajectories: list[Trajectory]) -> list[PreferencePair]:
+    """Step-DPO (Lai et al., 2024) pairs: the first step where the best and the worst rollout of
+    a group part ways after a shared prefix of identical actions.
+
+    Both sides keep only that step (its prompt is the same on both sides, since the prefix is);
+    with a sequence-level loss this equals the full trajectories' loss with the shared prefix
+    cancelled. Groups whose best and worst never diverge within both lengths give no pair.
+    """
+    pairs = []
+    for pair in group_pairs(trajectories):
+        chosen, rejected = pair.chosen, pair.rejected
+        for a, b in zip(chosen.turns, rejected.turns, strict=False):
+            if a.action != b.action:
+                pairs.append(
+                    PreferencePair(
+                        dataclasses.replace(chosen, turns=[a]),
+                        dataclasses.replace(rejected, turns=[b]),
+                        "step",
+                    )
+                )
+                break
     return pairs
 
 

@@ -141,3 +141,20 @@ def test_losses_that_pairs_cannot_feed_fail_early(policy, pairs, loss) -> None:
     model, tokenizer = policy
     with pytest.raises(ValueError, match=loss):
         train_preference(model, tokenizer, pairs, CHOOSE, loss=loss)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_tr_dpo_moves_the_reference_towards_the_policy(policy, pairs, alpha) -> None:
+    model, tokenizer = policy
+    reference = copy.deepcopy(model)
+    start = copy.deepcopy(model)
+    train_preference(model, tokenizer, pairs, CHOOSE, loss="dpo", reference=reference,
+                     batch_size=len(pairs), epochs=1, learning_rate=1e-3,
+                     reference_sync_steps=1, reference_alpha=alpha)  # fmt: skip
+    for ref, new, old in zip(
+        reference.parameters(), model.parameters(), start.parameters(), strict=True
+    ):
+        assert torch.allclose(ref, alpha * new + (1 - alpha) * old, atol=1e-6)
+    assert not all(
+        torch.equal(n, o) for n, o in zip(model.parameters(), start.parameters(), strict=True)
+    )

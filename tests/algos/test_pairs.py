@@ -12,6 +12,7 @@ from turngym.algos.pairs import (
     conversation_tokens,
     expert_pairs,
     group_pairs,
+    step_pairs,
     turn_samples,
     user_turn_ids,
 )
@@ -114,3 +115,19 @@ def test_conversation_is_the_chat_template_of_the_episode(demonstrations, tokeni
     assert tokenizer.decode(user_turn_ids(tokenizer, "Hi.")) == (
         "\n<|im_start|>user\nHi.<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+def test_step_pairs_keep_the_first_diverging_step() -> None:
+    win = trajectory("win", "g", 1, [0, 0, 1])
+    lose = trajectory("lose", "g", 1, [0, 0, 0, 0])
+    lose.turns[1].action, lose.turns[1].response_ids = "other act", [99]  # diverges at step 1
+    same = trajectory("same", "h", 2, [0, 1])
+    same_loser = trajectory("same-loser", "h", 2, [0, 0])  # identical actions: no divergence
+    pairs = step_pairs([win, lose, same, same_loser])
+    assert len(pairs) == 1
+    (pair,) = pairs
+    assert pair.source == "step"
+    assert [t.action for t in pair.chosen.turns] == ["act 1"]
+    assert [t.action for t in pair.rejected.turns] == ["other act"]
+    assert pair.chosen.turns[0].prompt_ids == pair.rejected.turns[0].prompt_ids
+    assert len(win.turns) == 3  # the source trajectories are untouched
