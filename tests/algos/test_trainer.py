@@ -222,6 +222,7 @@ def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
     assert state["critic"] is not None and state["critic_optimizer"] is not None
     trainer = Trainer(small_config(tmp_path / "again", "algo.advantage=gae"))
     trajectories, _ = trainer.collect(iteration=0)
+    trajectories[0].turns[-1].reward = 1.0  # at least one rewarded turn, whatever was sampled
     advantages, targets = trainer.advantages(trajectories)
     flat = np.concatenate(advantages)
     assert abs(flat.mean()) < 1e-6 and abs(flat.std() - 1) < 1e-3  # whitened over the batch
