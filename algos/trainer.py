@@ -93,7 +93,10 @@ class Trainer:
             self.model, self.tokenizer = load_policy(config)
         self.agent_config = AgentConfig(**config.agent.model_dump())
         self.agent = Agent(
-            TransformersBackend(self.model, self.tokenizer), self.tokenizer, self.agent_config
+            TransformersBackend(self.model, self.tokenizer),
+            self.tokenizer,
+            self.agent_config,
+            seed=config.train.seed,
         )
         self.reference = None
         if config.algo.kl_coef > 0:
