@@ -72,16 +72,6 @@ def data_dir() -> Path:
     return _unpack_split()
 
 
-@pytest.fixture(scope="session")
-def engine_ready() -> None:
-    from turngym.envs.alfworld.textworld_engine import import_textworld
-
-    try:
-        import_textworld()
-    except ImportError as error:
-        pytest.skip(f"textworld/alfworld not installed: {error}")
-
-
 @pytest.fixture(scope="module")
 def env(data_dir: Path, engine_ready: None) -> ALFWorldEnv:
     environment = ALFWorldEnv(split=SPLIT, data_dir=data_dir)

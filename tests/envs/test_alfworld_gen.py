@@ -36,16 +36,6 @@ ENV_ID = "turngym/ALFWorld-Gen-v0"
 ARCHIVE_NAME = "json_2.1.1-train-valid_seen-valid_train"
 
 
-@pytest.fixture(scope="session")
-def engine_ready() -> None:
-    from turngym.envs.alfworld.textworld_engine import import_textworld
-
-    try:
-        import_textworld()
-    except ImportError as error:
-        pytest.skip(f"textworld/alfworld not installed: {error}")
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("alfworld_gen")

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_alfworld import SPLIT, data_dir, engine_ready  # noqa: F401  (fixtures)
+from test_alfworld import SPLIT, data_dir  # noqa: F401  (fixtures)
 
 from turngym.envs import NOTHING_HAPPENS
 from turngym.envs.alfworld import TASK_TYPES, ALFWorldEnv, GameFileError, list_games
@@ -59,7 +59,7 @@ def split_dir(data_dir: Path) -> Path:  # noqa: F811
     return _split_dir(data_dir)
 
 
-def test_native_matches_textworld(split_dir: Path, engine_ready: None) -> None:  # noqa: F811
+def test_native_matches_textworld(split_dir: Path, engine_ready: None) -> None:
     from turngym.envs.alfworld.textworld_engine import TextWorldEngine
 
     for game in _chosen_games(split_dir):
