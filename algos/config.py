@@ -160,6 +160,15 @@ class AlgoConfig(Strict):
         return getattr(self, aliases.get(name, name), None)
 
 
+class WarmStartConfig(Strict):
+    """Behaviour cloning on expert episodes before RL (the environment's expert)."""
+
+    expert_tasks: int = Field(0, ge=0, description="expert episodes on train tasks (0: none)")
+    epochs: int = Field(1, gt=0, description="passes over the demonstrated turns")
+    batch_size: int = Field(64, gt=0, description="turns per optimizer step")
+    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
+
+
 class TrainConfig(Strict):
     iterations: int = Field(40, ge=0, description="rollout-and-update iterations")
     eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
@@ -178,6 +187,7 @@ class RunConfig(Strict):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 

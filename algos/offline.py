@@ -71,7 +71,7 @@ def expert_trajectories(
         done = False
         while not done:
             admissible = list(info.get("admissible_actions") or [])
-            action = env.unwrapped.expert_action()
+            action = next_expert_action(env.unwrapped)
             step = AgentInput(trajectory.task, observation, admissible, past)
             candidates = [agent.encode_action(a) for a in admissible] if choose else None
             index = admissible.index(action) if choose else None
@@ -103,6 +103,18 @@ def expert_trajectories(
         out.append(trajectory)
     env.close()
     return out
+
+
+def next_expert_action(env: gym.Env) -> str:
+    """The environment's expert move: ``expert_action()``, else the head of ``expert_plan()``."""
+    if hasattr(env, "expert_action"):
+        return env.expert_action()
+    if hasattr(env, "expert_plan"):
+        plan = env.expert_plan()
+        if plan:
+            return plan[0]
+        raise RuntimeError(f"{type(env).__name__}.expert_plan() is empty: nothing left to do")
+    raise TypeError(f"{type(env).__name__} has no expert: give it expert_action() or expert_plan()")
 
 
 # -- log-probabilities of whole trajectories ----------------------------------------------------

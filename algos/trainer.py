@@ -35,6 +35,7 @@ from .critic import ValueModel, critic_loss, turn_values
 from .evaluate import EvalReport, evaluate_agent
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger, rollout_metrics, step_group_metrics
+from .offline import expert_trajectories, sft
 from .registry import get_advantage, get_policy_loss
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
 
@@ -131,6 +132,9 @@ class Trainer:
         cfg = self.config.train
         if self.iteration == 0 and not self.eval_history:
             self._evaluate()
+            if self.config.warm_start.expert_tasks:
+                self.warm_start()
+                self._evaluate()
         bar = tqdm(
             range(self.iteration, cfg.iterations),
             desc="train",
@@ -390,6 +394,23 @@ class Trainer:
         stats["loss/clip_fraction"] = weighted_token_mean(extra["clipped"], mask).item()
         stats["loss/approx_kl_old"] = weighted_token_mean(old - logprobs.detach(), mask).item()
         return stats
+
+    def warm_start(self) -> dict[str, float]:
+        """Behaviour cloning on ``warm_start.expert_tasks`` expert episodes of train tasks."""
+        cfg, warm = self.config, self.config.warm_start
+        rng = np.random.default_rng(_seed_for(cfg.train.seed, 0, 5))  # stream 5: warm start
+        tasks = cfg.env.train_tasks
+        task_ids = (rng.choice(tasks.stop - tasks.start, warm.expert_tasks, replace=False)
+                    + tasks.start).tolist()  # fmt: skip
+        demonstrations = expert_trajectories(self.agent, cfg.env.id, task_ids,
+                                             cfg.env.make_kwargs())  # fmt: skip
+        metrics = sft(self.model, self.tokenizer, demonstrations, self.agent_config,
+                      epochs=warm.epochs, batch_size=warm.batch_size,
+                      learning_rate=warm.learning_rate, seed=cfg.train.seed)  # fmt: skip
+        metrics["warm_start/expert_success_rate"] = float(np.mean([d.won for d in demonstrations]))
+        self.metrics.log(0, metrics)
+        tqdm.write(f"warm start: behaviour cloning on {len(demonstrations)} expert episodes")
+        return metrics
 
     # -- evaluation and checkpoints ------------------------------------------------------------
     def evaluate(self, episodes: int | None = None) -> EvalReport:

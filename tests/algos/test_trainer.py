@@ -244,3 +244,20 @@ def test_remax_adds_one_greedy_rollout_per_group(tmp_path):
         expected = 0.0 if trajectory in greedy else trajectory.return_ - baseline
         assert np.allclose(advantage, expected)
     trainer.close()
+
+
+def test_warm_start_clones_the_expert_before_rl(tmp_path):
+    config = small_config(
+        tmp_path, "train.iterations=0", "train.eval_episodes=40", "warm_start.expert_tasks=60",
+        "warm_start.epochs=4",
+    )  # fmt: skip
+    result = Trainer(config).train()
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    (sft_row,) = [r for r in rows if "sft/loss_first" in r]
+    assert sft_row["warm_start/expert_success_rate"] == 1.0
+    assert sft_row["sft/loss_last"] < sft_row["sft/loss_first"]
+    evals = [r["eval/success_rate"] for r in rows if "eval/success_rate" in r]
+    assert len(evals) == 2  # random init, then after the warm start (= after 0 RL iterations)
+    assert (
+        result["before"]["success_rate"] == evals[0] < evals[1] == result["after"]["success_rate"]
+    )
