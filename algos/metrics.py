@@ -63,6 +63,8 @@ def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
 
 
 def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
+    if not trajectories:  # e.g. dynamic sampling kept no group
+        return {"rollout/episodes": 0.0}
     turns = [turn for t in trajectories for turn in t.turns]
     return {
         "rollout/success_rate": float(np.mean([t.won for t in trajectories])),

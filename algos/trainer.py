@@ -145,7 +145,7 @@ class Trainer:
         for iteration in bar:
             metrics = self.train_iteration(iteration)
             self.iteration = iteration + 1
-            bar.set_postfix(success=f"{metrics['rollout/success_rate']:.2f}")
+            bar.set_postfix(success=f"{metrics.get('rollout/success_rate', float('nan')):.2f}")
             if cfg.eval_every and self.iteration % cfg.eval_every == 0:
                 self._evaluate()
             if cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0:
