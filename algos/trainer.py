@@ -219,7 +219,8 @@ class Trainer:
                 break
         kept = kept[: rollout.tasks_per_iteration]
         if cfg.algo.advantage == "remax":
-            kept = [group + [self._greedy_rollout(group[0])] for group in kept]
+            greedy = self._greedy_rollouts([group[0] for group in kept])
+            kept = [group + [baseline] for group, baseline in zip(kept, greedy, strict=True)]
         stats = {
             "rollout/groups": float(len(kept)),
             "rollout/sampling_rounds": float(round_index + 1),
@@ -267,14 +268,14 @@ class Trainer:
         self.critic.eval()
         return {"critic/loss": float(np.mean(losses)) if losses else 0.0}
 
-    def _greedy_rollout(self, member: Trajectory) -> Trajectory:
-        """ReMax's baseline: one argmax rollout from the group's initial state, marked by the
-        episode id suffix that ``algo.remax.greedy_episode_suffix`` names."""
+    def _greedy_rollouts(self, members: list[Trajectory]) -> list[Trajectory]:
+        """ReMax's baselines: one argmax rollout from each group's initial state (all groups in
+        one batched run), marked by the suffix ``algo.remax.greedy_episode_suffix`` names."""
         suffix = self.config.algo.remax.greedy_episode_suffix or "/greedy"
-        greedy = Agent(self.agent.backend, self.tokenizer,
-                       dataclasses.replace(self.agent_config, temperature=0.0))  # fmt: skip
-        spec = EpisodeSpec(member.group_id + suffix, member.group_id, member.task_id, member.seed)
-        return run_episodes(greedy, self.pool, [spec])[0]
+        config = dataclasses.replace(self.agent_config, temperature=0.0)
+        greedy = Agent(self.agent.backend, self.tokenizer, config)
+        specs = [EpisodeSpec(m.group_id + suffix, m.group_id, m.task_id, m.seed) for m in members]
+        return run_episodes(greedy, self.pool, specs)
 
     def shape_rewards(
         self, trajectories: list[Trajectory], reference: list[torch.Tensor] | None
