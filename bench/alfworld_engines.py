@@ -1,11 +1,11 @@
 """ALFWorld engines side by side: the native engine against the textworld reference.
 
-(a) Differential check: every game of ``valid_seen`` (and, with ``--train N``, the first N train
-games) is played on both engines: the walkthrough, then ``--episodes`` seeded random episodes of
-``--steps`` steps (mostly admissible commands, about 1 in 8 inadmissible: made-up text, a
-command with extra white space, a command admissible earlier). Every step compares observation,
-admissible commands (order included), reward, done, won and state_key; mismatches are printed
-and counted by field.
+(a) Differential check: every game of each ``--split`` (or ``--games N`` of them, evenly spaced,
+so every task type is sampled) is played on both engines: the walkthrough, then ``--episodes``
+seeded random episodes of ``--steps`` steps (mostly admissible commands, about 1 in 8
+inadmissible: made-up text, a command with extra white space, a command admissible earlier).
+Every step compares observation, admissible commands (order included), reward, done, won and
+state_key; mismatches are printed and counted by field.
 
 (b) Speed: load+reset time (a fresh engine per game) and steps/s of a random admissible policy,
 both engines on the same games, with the ratio native/reference.
@@ -13,6 +13,9 @@ both engines on the same games, with the ratio native/reference.
     OMP_NUM_THREADS=1 .venv/bin/python bench/alfworld_engines.py              # full: ~20-30 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/alfworld_engines.py --games 10   # quick look
     OMP_NUM_THREADS=1 .venv/bin/python bench/alfworld_engines.py --skip-check --speed-games 20
+    # a few hundred train games, in two processes
+    for k in 0 1; do .venv/bin/python bench/alfworld_engines.py --split train --games 300 \
+        --shard $k/2 --speed-games 0 & done; wait
 
 Games come from ``--data-dir`` or, by default, the copy the tests unpack from
 ``../shared/data/alfworld/`` (``$TURNGYM_CACHE/alfworld``).
@@ -45,36 +48,30 @@ def _test_helpers():
     return module
 
 
-def valid_seen_dir(data_dir: str | None) -> Path:
+def split_dir(name: str, data_dir: str | None) -> Path:
+    """``json_2.1.1/<name>`` under ``--data-dir``, else unpacked once from the shared archive."""
     if data_dir:
-        return Path(data_dir) / "json_2.1.1" / "valid_seen"
+        return Path(data_dir) / "json_2.1.1" / name
     helpers = _test_helpers()
     if not helpers.ARCHIVE.is_file():
         raise SystemExit(f"no ALFWorld games: {helpers.ARCHIVE} is absent; pass --data-dir")
-    return helpers._unpack_split() / "json_2.1.1" / "valid_seen"
+    if name == "valid_seen":
+        return helpers._unpack_split() / "json_2.1.1" / "valid_seen"
+    target = helpers._cache_root() / "alfworld" / "json_2.1.1-all"
+    marker = target / f".{name}-complete"
+    if not marker.exists():
+        with tarfile.open(helpers.ARCHIVE) as archive:
+            members = [m for m in archive if m.name.startswith(f"json_2.1.1/{name}/")]
+            archive.extractall(target, members=members, filter="data")
+        marker.touch()
+    return target / "json_2.1.1" / name
 
 
-def train_dir(count: int) -> Path:
-    """The first ``count`` train task folders (archive order), unpacked once into the cache."""
-    helpers = _test_helpers()
-    target = helpers._cache_root() / "alfworld" / f"train-first-{count}"
-    marker = target / ".complete"
-    split = target / "json_2.1.1" / "train"
-    if marker.exists():
-        return split
-    folders: list[str] = []
-    with tarfile.open(helpers.ARCHIVE) as archive:
-        for member in archive:
-            parts = member.name.split("/")
-            if len(parts) < 4 or parts[1] != "train":
-                continue
-            if parts[2] not in folders:
-                if len(folders) >= count:
-                    break
-                folders.append(parts[2])
-            archive.extract(member, target, filter="data")
-    marker.touch()
-    return split
+def spread(games: list[Path], count: int | None) -> list[Path]:
+    """``count`` games evenly spaced over the (sorted) split, so every task type is sampled."""
+    if not count or count >= len(games):
+        return games
+    return [games[i * len(games) // count] for i in range(count)]
 
 
 def differences(reference, native) -> list[str]:
@@ -153,10 +150,7 @@ def print_mismatch(game: Path, label: str, fields: list[str], a, b, limit=[20]) 
             print(f"  reference: {x!r}\n  native:    {y!r}")
 
 
-def check_split(split_dir: Path, limit: int | None, episodes: int, steps: int, seed: int) -> bool:
-    games = [split_dir / g for g in list_games(split_dir)]
-    if limit:
-        games = games[:limit]
+def check_split(games: list[Path], label: str, episodes: int, steps: int, seed: int) -> bool:
     total_steps, total = 0, Counter()
     failed_games = 0
     start = time.perf_counter()
@@ -166,16 +160,20 @@ def check_split(split_dir: Path, limit: int | None, episodes: int, steps: int, s
         total.update(counts)
         failed_games += bool(counts)
         if (index + 1) % 10 == 0:
-            print(f"  ... {index + 1}/{len(games)} games, {time.perf_counter() - start:.0f} s")
+            print(
+                f"  ... {index + 1}/{len(games)} games, {total_steps} steps, "
+                f"{failed_games} with mismatches, {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
     print(
-        f"{split_dir.name}: {len(games)} games, {total_steps} compared steps, "
+        f"{label}: {len(games)} games, {total_steps} compared steps, "
         f"{failed_games} games with mismatches; mismatching fields: {dict(total) or 'none'}"
     )
     return not total
 
 
-def speed(split_dir: Path, count: int, steps: int, seed: int) -> None:
-    games = [split_dir / g for g in list_games(split_dir)][:: max(1, 140 // max(count, 1))][:count]
+def speed(folder: Path, count: int, steps: int, seed: int) -> None:
+    games = spread([folder / g for g in list_games(folder)], count)
     print(f"speed: {len(games)} games, {steps} random admissible steps each")
     rows = []
     for engine_class in (TextWorldEngine, NativeEngine):
@@ -207,11 +205,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", help="a folder holding json_2.1.1/valid_seen")
+    parser.add_argument("--data-dir", help="a folder holding json_2.1.1/<split>/")
     parser.add_argument(
-        "--games", type=int, default=None, help="check only the first N valid_seen games"
+        "--split",
+        action="append",
+        choices=["valid_seen", "valid_train", "train"],
+        help="splits to check (repeatable; default valid_seen)",
     )
-    parser.add_argument("--train", type=int, default=0, help="also check the first N train games")
+    parser.add_argument("--games", type=int, help="check N evenly spaced games of each split")
+    parser.add_argument("--shard", default="0/1", help="K/N: check every N-th game from the K-th")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
@@ -219,15 +221,16 @@ def main() -> None:
     parser.add_argument("--speed-games", type=int, default=10)
     parser.add_argument("--speed-steps", type=int, default=50)
     args = parser.parse_args()
+    shard, shards = (int(x) for x in args.shard.split("/"))
 
-    split = valid_seen_dir(args.data_dir)
     ok = True
-    if not args.skip_check:
-        ok = check_split(split, args.games, args.episodes, args.steps, args.seed)
-        if args.train:
-            ok &= check_split(train_dir(args.train), None, args.episodes, args.steps, args.seed)
+    for name in [] if args.skip_check else args.split or ["valid_seen"]:
+        folder = split_dir(name, args.data_dir)
+        games = spread([folder / g for g in list_games(folder)], args.games)[shard::shards]
+        label = f"{name} (shard {args.shard})" if shards > 1 else name
+        ok &= check_split(games, label, args.episodes, args.steps, args.seed)
     if args.speed_games:
-        speed(split, args.speed_games, args.speed_steps, args.seed)
+        speed(split_dir("valid_seen", args.data_dir), args.speed_games, args.speed_steps, args.seed)
     raise SystemExit(0 if ok else 1)
 
 

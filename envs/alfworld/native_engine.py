@@ -21,7 +21,6 @@ Fast Downward. It reproduces what the reference engine (textworld's PDDL env wit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import textwrap
@@ -32,7 +31,13 @@ from typing import Any
 
 from .data import GameFileError, load_game
 from .pddl import Domain, FactIndex, Matcher, PddlError, Problem, parse_domain, parse_problem
-from .textworld_engine import HISTORY_PREDICATES, NEGATED_PREFIX, EngineState
+from .textworld_engine import (
+    NEGATED_PREFIX,
+    EngineState,
+    describes_state,
+    fact_digest,
+    format_key,
+)
 
 NOTHING_HAPPENS = "Nothing happens."
 
@@ -365,24 +370,51 @@ class TextFacts:
         self.types = types
         self.supertypes = supertypes
         self._sorted: dict[str, list[tuple[str, ...]]] = {}
+        self._sorted_by_arg: dict[tuple[str, int], dict[str, list[tuple[str, ...]]]] = {}
+        #: ``state_key``'s running sum of fact digests, and the digests seen (shared by copies)
+        self._key_sum = 0
+        self._digests: dict[tuple[str, tuple[str, ...]], int] = {}
 
     def copy(self) -> TextFacts:
         other = TextFacts(self.types, self.supertypes)
         for key, value in self.facts.items():
             other.facts[key] = set(value)
+        other._key_sum = self._key_sum
+        other._digests = self._digests
         return other
 
     def add(self, pred: str, args: tuple[str, ...]) -> None:
         facts = self.facts[pred]
         if args not in facts:
             facts.add(args)
-            self._sorted.pop(pred, None)
+            self._forget_order(pred)
+            self._key_sum += self._digest(pred, args)
 
     def discard(self, pred: str, args: tuple[str, ...]) -> None:
         facts = self.facts.get(pred)
         if facts and args in facts:
             facts.discard(args)
-            self._sorted.pop(pred, None)
+            self._forget_order(pred)
+            self._key_sum -= self._digest(pred, args)
+
+    def _forget_order(self, pred: str) -> None:
+        if self._sorted.pop(pred, None) is not None:
+            for key in [k for k in self._sorted_by_arg if k[0] == pred]:
+                del self._sorted_by_arg[key]
+
+    def _digest(self, pred: str, args: tuple[str, ...]) -> int:
+        """The fact's share of ``state_key`` (0 for facts the key leaves out)."""
+        digest = self._digests.get((pred, args))
+        if digest is None:
+            digest = fact_digest(self.render(pred, args)) if describes_state(pred) else 0
+            self._digests[(pred, args)] = digest
+        return digest
+
+    def render(self, pred: str, args: tuple[str, ...]) -> str:
+        """The fact as textworld prints it: ``pred(a: type, ...)``, a type's own constant bare."""
+        types = self.types
+        rendered = ", ".join(a if types.get(a) == a else f"{a}: {types.get(a)}" for a in args)
+        return f"{pred}({rendered})"
 
     def ordered(self, pred: str) -> list[tuple[str, ...]]:
         """Facts of ``pred`` in textworld's order: sorted by (name, type) of each argument."""
@@ -395,6 +427,17 @@ class TextFacts:
             )
             self._sorted[pred] = result
         return result
+
+    def _ordered_with(self, pred: str, position: int, value: str) -> list[tuple[str, ...]]:
+        """``ordered(pred)`` restricted to facts whose argument ``position`` is ``value``."""
+        index = self._sorted_by_arg.get((pred, position))
+        if index is None:
+            index = defaultdict(list)
+            for args in self.ordered(pred):
+                if position < len(args):
+                    index[args[position]].append(args)
+            self._sorted_by_arg[(pred, position)] = index
+        return index.get(value, [])
 
     def assignments(self, query: tuple, mapping: dict[tuple[str, str], str]):
         """textworld's ``State.all_assignments`` for a conjunctive query (a generator)."""
@@ -418,7 +461,12 @@ class TextFacts:
         pred, params = query[depth]
         new = new_by_depth[depth]
         types, supertypes = self.types, self.supertypes
-        for args in self.ordered(pred):
+        candidates = self.ordered(pred)
+        for position, ph in enumerate(params):
+            if ph in mapping:  # only facts with this argument in place can match
+                candidates = self._ordered_with(pred, position, mapping[ph])
+                break
+        for args in candidates:
             if len(args) != len(params):
                 continue
             for (_, kind), var in zip(params, args, strict=True):
@@ -441,19 +489,8 @@ class TextFacts:
                     used.discard(var)
 
     def key(self) -> str:
-        """``facts_key`` of the reference engine (positive, non-history facts)."""
-        lines = []
-        types = self.types
-        for pred, facts in self.facts.items():
-            if pred.startswith(NEGATED_PREFIX) or pred in HISTORY_PREDICATES:
-                continue
-            for args in facts:
-                rendered = ", ".join(
-                    a if types.get(a) == a else f"{a}: {types.get(a)}" for a in args
-                )
-                lines.append(f"{pred}({rendered})")
-        lines.sort()
-        return hashlib.blake2b("\n".join(lines).encode("utf-8"), digest_size=16).hexdigest()
+        """``facts_key`` of the reference engine, kept up to date by ``add`` and ``discard``."""
+        return format_key(self._key_sum)
 
 
 class Deriver:

@@ -54,13 +54,27 @@ def import_textworld() -> tuple[Any, Any, Any]:
     return textworld, AlfredDemangler, AlfredInfos
 
 
+#: ``state_key`` is a multiset hash (Bellare and Micciancio's AdHash): the sum, modulo 2^128,
+#: of a 128-bit digest of each serialized fact. It does not depend on the facts' order, so the
+#: native engine updates it in O(1) per added or removed fact instead of re-hashing the state.
+KEY_MODULUS = 1 << 128
+
+
+def fact_digest(line: str) -> int:
+    """The 128-bit digest of one serialized fact, e.g. ``atlocation(agent1: agent, ...)``."""
+    return int.from_bytes(hashlib.blake2b(line.encode("utf-8"), digest_size=16).digest(), "big")
+
+
+def format_key(total: int) -> str:
+    return f"{total % KEY_MODULUS:032x}"
+
+
 def facts_key(facts: list[Any]) -> str:
-    """A digest of the sorted, serialized positive facts, history predicates left out."""
-    lines = sorted(str(fact) for fact in facts if _describes_state(fact.name.lower()))
-    return hashlib.blake2b("\n".join(lines).encode("utf-8"), digest_size=16).hexdigest()
+    """sum(fact_digest(fact)) mod 2^128 over the positive facts, history predicates left out."""
+    return format_key(sum(fact_digest(str(f)) for f in facts if describes_state(f.name.lower())))
 
 
-def _describes_state(predicate: str) -> bool:
+def describes_state(predicate: str) -> bool:
     return not predicate.startswith(NEGATED_PREFIX) and predicate not in HISTORY_PREDICATES
 
 
