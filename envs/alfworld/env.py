@@ -99,6 +99,7 @@ class ALFWorldEnv(TextEnv):
         self._engine: TextWorldEngine | None = None
         self._state: EngineState | None = None
         self._task = ""
+        self._commands: list[str] = []  # sent to the engine this episode (for the expert)
 
     # -- tasks ---------------------------------------------------------------------------------
     def check_task_id(self, task_id: Any) -> int:
@@ -138,8 +139,28 @@ class ALFWorldEnv(TextEnv):
             raise ValueError("call reset() before expert_plan()")
         return self._engine.plan()
 
+    def expert_action(self) -> str:
+        """The expert's next command: the walkthrough's while the episode has followed it,
+        else the head of a plan from the current state (textworld engine only)."""
+        if self._state is None or self.task_id is None:
+            raise ValueError("call reset() before expert_action()")
+        walkthrough = self.walkthrough()
+        done = len(self._commands)
+        if self._commands == walkthrough[:done] and done < len(walkthrough):
+            return walkthrough[done]
+        if self.engine_name == "native":
+            raise ValueError(
+                "the episode left the walkthrough and the native engine has no planner; "
+                "use engine='textworld' for an expert from any state"
+            )
+        plan = self.expert_plan()
+        if not plan:
+            raise ValueError("the planner found nothing left to do (the goal already holds?)")
+        return plan[0]
+
     # -- TextEnv -------------------------------------------------------------------------------
     def _start(self, task_id: int) -> tuple[str, dict[str, Any]]:
+        self._commands = []
         if self._engine is None:
             self._engine = ENGINES[self.engine_name]()
         self._state = None
@@ -158,6 +179,7 @@ class ALFWorldEnv(TextEnv):
                 return NOTHING_HAPPENS, 0.0, False, {"invalid_action": True, **self.state_info()}
             command = alias
         self._state = self._engine.step(command)
+        self._commands.append(command)
         info = {"invalid_action": False, **self.state_info()}
         return self._state.observation, self._state.reward, self._state.done, info
 
@@ -181,5 +203,5 @@ class ALFWorldEnv(TextEnv):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_engine=None, _state=None, task_id=None, _task="")
+        state.update(_engine=None, _state=None, task_id=None, _task="", _commands=[])
         return state

@@ -113,6 +113,7 @@ class ALFWorldGenEnv(ALFWorldEnv):
         self._engine = None
         self._state = None
         self._task = ""
+        self._commands: list[str] = []
 
     # -- tasks ---------------------------------------------------------------------------------
     def check_task_id(self, task_id: Any) -> int:
@@ -148,6 +149,7 @@ class ALFWorldGenEnv(ALFWorldEnv):
 
     # -- TextEnv -------------------------------------------------------------------------------
     def _start(self, task_id: int) -> tuple[str, dict[str, Any]]:
+        self._commands = []
         path = self.game_path(task_id)
         if self._engine is None:
             self._engine = ENGINES[self.engine_name]()

@@ -256,3 +256,29 @@ def test_gym_make_with_time_limit(engine_ready: None, cache: Path) -> None:
         _, reward, terminated, truncated, info = env.step(action)
     assert terminated and reward == 1.0 and info["won"]
     env.close()
+
+
+def test_native_engine_plays_generated_games_with_the_expert(cache: Path) -> None:
+    """The demo's setting: every task type generated, played on the native engine by
+    ``expert_action()`` (the walkthrough), won within the step cap."""
+    env = gym.make(
+        ENV_ID,
+        engine="native",
+        task_types=None,
+        num_receptacles=5,
+        num_distractors=2,
+        cache_dir=cache,
+        max_episode_steps=20,
+    )
+    seen = set()
+    for seed in range(12):
+        _, info = env.reset(options={"task_id": seed})
+        seen.add(info["task_type"])
+        terminated = truncated = False
+        while not (terminated or truncated):
+            action = env.unwrapped.expert_action()
+            assert action in info["admissible_actions"]
+            _, reward, terminated, truncated, info = env.step(action)
+        assert terminated and info["won"] and reward == 1.0, seed
+    assert seen == set(TASK_TYPES)
+    env.close()

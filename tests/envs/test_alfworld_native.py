@@ -130,3 +130,40 @@ def test_native_names_a_corrupt_game(data_dir: Path, tmp_path: Path) -> None:  #
     engine = NativeEngine()
     with pytest.raises(RuntimeError, match="load"):
         engine.reset()
+
+
+def test_incremental_state_key_equals_a_full_recount(split_dir: Path) -> None:
+    """``state_key`` is updated fact by fact; after many steps it equals the digest of all facts
+    (computed with the reference engine's ``facts_key`` rule), and it does not depend on the path:
+    a state reached again gives the key it had before."""
+    from turngym.envs.alfworld.textworld_engine import describes_state, fact_digest, format_key
+
+    engine = NativeEngine()
+    engine.load(split_dir / list_games(split_dir)[5])
+    state = engine.reset()
+    first_key = state.state_key
+    rng = random.Random(7)
+    for _ in range(40):
+        state = engine.step(rng.choice(state.admissible_commands))
+        text = engine._text
+        recount = sum(
+            fact_digest(text.render(pred, args))
+            for pred, facts in text.facts.items()
+            if describes_state(pred)
+            for args in facts
+        )
+        assert state.state_key == format_key(recount)
+    assert engine.reset().state_key == first_key
+
+
+def test_native_expert_follows_the_walkthrough_then_refuses(data_dir: Path) -> None:  # noqa: F811
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine="native")
+    env.reset(options={"task_id": 3})
+    walkthrough = env.walkthrough()
+    for expected in walkthrough:
+        assert env.expert_action() == expected
+        env.step(env.expert_action())
+    env.reset(options={"task_id": 3})
+    env.step("inventory")  # off the walkthrough, and the native engine cannot plan
+    with pytest.raises(ValueError, match="no planner"):
+        env.expert_action()
