@@ -12,8 +12,9 @@ Example:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -29,12 +30,18 @@ CHAT_TEMPLATE = (
 )
 
 
-def environment_corpus(env_ids: Iterable[str], episodes: int = 200, seed: int = 0) -> list[str]:
-    """Observations, tasks and admissible actions seen by a random policy in each environment."""
+def environment_corpus(
+    env_ids: Iterable[str],
+    episodes: int = 200,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[str]:
+    """Observations, tasks and admissible actions seen by a random policy in each environment
+    (made with ``env_kwargs[env_id]``, if given)."""
     rng = random.Random(seed)
     texts: list[str] = []
     for env_id in env_ids:
-        env = gym.make(env_id)
+        env = gym.make(env_id, **dict((env_kwargs or {}).get(env_id, {})))
         for episode in range(episodes):
             observation, info = env.reset(seed=seed + episode)
             texts.append(observation)
@@ -100,6 +107,7 @@ def build_tiny_model(
     output_dir: str | Path,
     env_ids: Iterable[str] | None = None,
     extra_corpus: Iterable[str] = (),
+    env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     vocab_size: int = 512,
     seed: int = 0,
     **model_kwargs,
@@ -111,13 +119,18 @@ def build_tiny_model(
         env_ids: environments whose text trains the tokenizer (default: every ``turngym/`` env
             whose construction needs no extra data).
         extra_corpus: more training text (e.g. the agent's prompt template).
+        env_kwargs: ``gymnasium.make`` keyword arguments per environment id.
         model_kwargs: passed to :func:`tiny_config` (``hidden_size``, ``num_layers``, ...).
     """
     from turngym.agents.prompts import template_corpus
 
     if env_ids is None:
         env_ids = ["turngym/Household-v0"]
-    corpus = environment_corpus(env_ids, seed=seed) + template_corpus() + list(extra_corpus)
+    corpus = (
+        environment_corpus(env_ids, seed=seed, env_kwargs=env_kwargs)
+        + template_corpus()
+        + list(extra_corpus)
+    )
     tokenizer = train_tokenizer(corpus, vocab_size=vocab_size)
     config = tiny_config(
         len(tokenizer),

@@ -3,6 +3,7 @@
 turngym envs
 turngym play turngym/Household-v0 --task-id 3
 turngym train configs/quickstart.yaml algo.learning_rate=3e-4
+turngym preference configs/dmpo.yaml algo.loss=dpo
 turngym eval --checkpoint runs/quickstart/checkpoints/iter_00060 --env turngym/Household-v0
 """
 
@@ -118,6 +119,39 @@ def train(
         highlight=False,
     )
     Path(run.train.output_dir, "result.json").write_text(json.dumps(result, indent=2))
+
+
+@app.command()
+def preference(
+    config: Annotated[Path, typer.Argument(help="YAML preference config")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="dotted.key=value ...")] = None,
+) -> None:
+    """Offline preference training (DMPO, DPO, KTO, ...) on pairs of the policy's own episodes."""
+    from turngym.algos.config import ConfigError, PreferenceRunConfig, load_config
+    from turngym.algos.preference_run import run_preference
+
+    try:
+        run = load_config(config, overrides or [], PreferenceRunConfig)
+    except ConfigError as error:
+        _fail(str(error))
+    console.print(f"{run.algo.loss} on {run.env.id} -> {run.train.output_dir}", highlight=False)
+    result = run_preference(run)
+    labels = {
+        "before": "before",
+        "warm_start": "after warm start",
+        "after": f"after {run.algo.loss}",
+    }
+    stages = " -> ".join(
+        f"{result[stage]['success_rate']:.1%} {label}"
+        for stage, label in labels.items()
+        if stage in result
+    )
+    console.print(
+        f"success rate on {result['after']['episodes']} held-out episodes: {stages}\n"
+        f"checkpoint: {result['checkpoint']}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("eval")

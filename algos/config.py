@@ -1,7 +1,9 @@
-"""Run configuration: YAML validated into typed models, with dotted command-line overrides.
+"""Run configurations: YAML validated into typed models, with dotted command-line overrides.
 
-A misspelled key, a value of the wrong type or an unknown environment id fails before any work
-with a message naming the field, the value given and what is allowed::
+:class:`RunConfig` is on-policy RL (``turngym train``), :class:`PreferenceRunConfig` offline
+preference optimization (``turngym preference``); both share the env, model, agent and
+warm-start blocks. A misspelled key, a value of the wrong type or an unknown environment id
+fails before any work with a message naming the field, the value given and what is allowed::
 
     config error at algo.learning_rate: Input should be a valid number (got 'fast')
 """
@@ -12,12 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from turngym.envs import check_env_id
 
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
+from . import preference as _preference  # noqa: F401
 from .advantages import (
     GAEConfig,
     GiGPOConfig,
@@ -27,7 +30,16 @@ from .advantages import (
     RLOOConfig,
 )
 from .losses import AggregationMode, DualClipPPOConfig, GSPOConfig, PPOClipConfig
-from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES
+from .preference import (
+    DMPOConfig,
+    DPOConfig,
+    IPOConfig,
+    KTOConfig,
+    ORPOConfig,
+    SimPOConfig,
+    TDPOConfig,
+)
+from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
 
 
 class ConfigError(ValueError):
@@ -65,6 +77,11 @@ class EnvConfig(Strict):
         if self.max_episode_steps is not None:
             kwargs["max_episode_steps"] = self.max_episode_steps
         return kwargs
+
+    def eval_task_ids(self, episodes: int) -> list[int]:
+        """The first ``episodes`` held-out task ids."""
+        start, stop = self.eval_tasks.start, self.eval_tasks.stop
+        return list(range(start, min(stop, start + episodes)))
 
 
 class TinyModelConfig(Strict):
@@ -169,16 +186,21 @@ class WarmStartConfig(Strict):
     learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
 
 
-class TrainConfig(Strict):
-    iterations: int = Field(40, ge=0, description="rollout-and-update iterations")
-    eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
+class RunBasics(Strict):
+    """What every run has: a seed, an output folder, a held-out evaluation size, threads."""
+
     eval_episodes: int = Field(100, gt=0, description="held-out episodes per evaluation")
-    checkpoint_every: int = Field(10, ge=0, description="checkpoint every k iterations (0: end)")
     output_dir: str = Field("runs/default", description="checkpoints, metrics, TensorBoard")
-    resume: bool | str = Field(False, description="true: latest checkpoint; or a folder")
     seed: int = Field(0, description="seed of everything")
     torch_threads: int | None = Field(None, gt=0, description="torch.set_num_threads")
     progress: bool = Field(True, description="show progress bars")
+
+
+class TrainConfig(RunBasics):
+    iterations: int = Field(40, ge=0, description="rollout-and-update iterations")
+    eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
+    checkpoint_every: int = Field(10, ge=0, description="checkpoint every k iterations (0: end)")
+    resume: bool | str = Field(False, description="true: latest checkpoint; or a folder")
 
 
 class RunConfig(Strict):
@@ -189,6 +211,98 @@ class RunConfig(Strict):
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+# -- offline preference optimization (``turngym preference``) ---------------------------------
+PairSource = Literal["expert_vs_sampled", "best_vs_worst", "step"]
+
+
+class PairsConfig(Strict):
+    """Preference pairs from the (warm-started) policy's own episodes on train tasks; see
+    :mod:`turngym.algos.pairs`."""
+
+    sources: list[PairSource] = Field(
+        default_factory=lambda: ["expert_vs_sampled", "best_vs_worst"],
+        min_length=1,
+        description="expert_vs_sampled: the expert episode vs each sample it beats; "
+        "best_vs_worst: per task, best vs worst sample; step: their first diverging step",
+    )
+    tasks: int = Field(128, gt=0, description="train tasks to sample episodes on")
+    samples_per_task: int = Field(4, gt=0, description="G: sampled episodes per task")
+    shape: Literal["step", "conversation"] = Field(
+        "step", description="score each turn on its own prompt, or whole conversations"
+    )
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _one_or_more(cls, sources: Any) -> Any:
+        return [sources] if isinstance(sources, str) else sources  # pairs.sources=step
+
+    @model_validator(mode="after")
+    def _groups_to_compare(self) -> PairsConfig:
+        grouped = sorted({"best_vs_worst", "step"} & set(self.sources))
+        if grouped and self.samples_per_task < 2:
+            needs = " and ".join(grouped)
+            raise ValueError(f"{needs} pairs need two samples of a task: samples_per_task >= 2")
+        return self
+
+
+class ReferenceUpdateConfig(Strict):
+    """TR-DPO (Gorbatovski et al., 2024): every tau optimizer steps,
+    theta_ref <- alpha * theta + (1 - alpha) * theta_ref."""
+
+    tau: int = Field(0, ge=0, description="tau, steps between updates (0: frozen reference)")
+    alpha: float = Field(1.0, gt=0, le=1, description="alpha, the policy's weight (1: hard copy)")
+
+
+class PreferenceAlgoConfig(Strict):
+    loss: str = Field("dmpo", description="registered preference loss")
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    ipo: IPOConfig = Field(default_factory=IPOConfig)
+    simpo: SimPOConfig = Field(default_factory=SimPOConfig)
+    orpo: ORPOConfig = Field(default_factory=ORPOConfig)
+    kto: KTOConfig = Field(default_factory=KTOConfig)
+    tdpo: TDPOConfig = Field(default_factory=TDPOConfig, description="read by tdpo1 and tdpo2")
+    dmpo: DMPOConfig = Field(default_factory=DMPOConfig)
+    reference_update: ReferenceUpdateConfig = Field(default_factory=ReferenceUpdateConfig)
+    epochs: int = Field(2, gt=0, description="passes over the pairs")
+    batch_size: int = Field(16, gt=0, description="pairs per optimizer step")
+    learning_rate: float = Field(3e-4, gt=0, description="AdamW learning rate")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping")
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        if name not in PREFERENCE_LOSSES:
+            raise ValueError(f"unknown preference loss; registered: {sorted(PREFERENCE_LOSSES)}")
+        return name
+
+    def settings_of(self, name: str) -> BaseModel | None:
+        """The options block of a registered loss (``algo.tdpo`` for ``tdpo1`` and ``tdpo2``)."""
+        return getattr(self, {"tdpo1": "tdpo", "tdpo2": "tdpo"}.get(name, name), None)
+
+
+class PreferenceTrainConfig(RunBasics):
+    output_dir: str = Field("runs/preference", description="the checkpoint, with result.json")
+
+
+class PreferenceRunConfig(Strict):
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    algo: PreferenceAlgoConfig = Field(default_factory=PreferenceAlgoConfig)
+    train: PreferenceTrainConfig = Field(default_factory=PreferenceTrainConfig)
+
+    @model_validator(mode="after")
+    def _enough_train_tasks(self) -> PreferenceRunConfig:
+        needed = self.warm_start.expert_tasks + self.pairs.tasks
+        available = self.env.train_tasks.stop - self.env.train_tasks.start
+        if needed > available:
+            raise ValueError(f"warm_start.expert_tasks + pairs.tasks = {needed} distinct tasks, "
+                             f"but env.train_tasks holds {available}")  # fmt: skip
+        return self
 
 
 def apply_override(tree: dict[str, Any], override: str) -> None:
@@ -207,8 +321,7 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
 
 
-def _allowed_fields(location: tuple) -> list[str]:
-    model: Any = RunConfig
+def _allowed_fields(location: tuple, model: Any) -> list[str]:
     for part in location[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(field, "annotation", None)
@@ -218,22 +331,29 @@ def _allowed_fields(location: tuple) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, schema: type[BaseModel]) -> str:
     lines = []
     for item in error.errors():
         location = tuple(item["loc"])
         where = ".".join(str(part) for part in location) or "(top level)"
         if item["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_fields(location))
+            allowed = ", ".join(_allowed_fields(location, schema))
             lines.append(f"config error at {where}: unknown key; allowed here: {allowed}")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"config error at {where}: {message} (got {item.get('input')!r})")
+            given = item.get("input")  # a whole section (a cross-field check) is not repeated
+            got = "" if isinstance(given, dict) else f" (got {given!r})"
+            lines.append(f"config error at {where}: {message}{got}")
     return "\n".join(lines)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a YAML file (or start from defaults), apply overrides, validate."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] = (),
+    schema: type[RunConfig] | type[PreferenceRunConfig] = RunConfig,
+) -> RunConfig | PreferenceRunConfig:
+    """Read a YAML file (or start from defaults), apply overrides, validate into ``schema``
+    (:class:`RunConfig` or :class:`PreferenceRunConfig`)."""
     tree: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -248,6 +368,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
     for override in overrides:
         apply_override(tree, override)
     try:
-        return RunConfig.model_validate(tree)
+        return schema.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(_describe(error, schema)) from None

@@ -6,7 +6,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from turngym.agents.agent import Agent
+import torch
+
+from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import EpisodeSpec, run_episodes
 from turngym.agents.trajectory import Trajectory
@@ -65,3 +67,15 @@ def evaluate_agent(
     ]
     trajectories = run_episodes(agent, pool, specs, progress=progress)
     return summarize(pool.env_id, trajectories), trajectories
+
+
+def evaluate_policy(
+    backend: Any, tokenizer: Any, agent_config: AgentConfig, pool: EnvPool, task_ids: list[Any],
+    seed: int = 0, progress: bool = False,
+) -> EvalReport:  # fmt: skip
+    """:func:`evaluate_agent` with a fresh agent and fixed random streams, so that every
+    evaluation in a run (before, during, after training) draws the same way."""
+    torch.manual_seed(seed + 17)
+    agent = Agent(backend, tokenizer, agent_config, seed=seed)
+    report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=progress)
+    return report

@@ -62,16 +62,18 @@ def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
     }
 
 
-def rollout_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
+def rollout_metrics(trajectories: list[Trajectory], prefix: str = "rollout/") -> dict[str, float]:
+    """Success rate, mean return and length, invalid-action rate and count of ``trajectories``
+    (``prefix="rollout/greedy_"`` for ReMax's greedy baselines)."""
     if not trajectories:  # e.g. dynamic sampling kept no group
-        return {"rollout/episodes": 0.0}
+        return {f"{prefix}episodes": 0.0}
     turns = [turn for t in trajectories for turn in t.turns]
     return {
-        "rollout/success_rate": float(np.mean([t.won for t in trajectories])),
-        "rollout/mean_return": float(np.mean([t.return_ for t in trajectories])),
-        "rollout/mean_length": float(np.mean([t.length for t in trajectories])),
-        "rollout/invalid_action_rate": float(np.mean([not u.valid for u in turns]))
+        f"{prefix}success_rate": float(np.mean([t.won for t in trajectories])),
+        f"{prefix}mean_return": float(np.mean([t.return_ for t in trajectories])),
+        f"{prefix}mean_length": float(np.mean([t.length for t in trajectories])),
+        f"{prefix}invalid_action_rate": float(np.mean([not u.valid for u in turns]))
         if turns
         else 0.0,
-        "rollout/episodes": float(len(trajectories)),
+        f"{prefix}episodes": float(len(trajectories)),
     }

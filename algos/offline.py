@@ -5,11 +5,12 @@
 - :func:`sft` is behaviour cloning: L = -(1/U) sum_u log pi(u), over the units u of the
   demonstrated turns: response tokens in ``generate`` mode (cross-entropy), the choice
   log softmax_k(s_k / T)[chosen] in ``choose`` mode (s_k: mean token log-prob of candidate k).
-- :func:`train_preference` minimizes any registered pairwise preference loss
+- :func:`train_preference` minimizes any registered preference loss
   (:mod:`turngym.algos.preference`) over :class:`~turngym.algos.pairs.PreferencePair` s against
   a frozen reference, in mini-batches; each side's log pi(y) sums its units over all turns, with
   every unit tagged by its turn for DMPO. Shapes: ``step`` (each turn scored on its own prompt)
-  or ``conversation`` (one sequence per trajectory); see :mod:`turngym.algos.pairs`.
+  or ``conversation`` (one sequence per trajectory); see :mod:`turngym.algos.pairs`. KTO reads
+  the pairs unpaired (:func:`kto_batch`), TDPO adds per-unit sequential KL (:func:`tdpo_batch`).
 
 Both return metrics and, given ``output_dir``, save a ``save_pretrained`` folder with the
 tokenizer and ``turngym_agent.json``, which ``turngym eval`` and transformers load.
@@ -31,18 +32,14 @@ from turngym.agents.agent import Agent, AgentConfig, AgentInput
 from turngym.agents.scoring import continuation_logprobs
 from turngym.agents.trajectory import Trajectory, Turn
 
-from .pairs import PreferencePair, conversation_tokens, turn_samples
-from .preference import PreferenceBatch
+from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
+from .preference import KTOBatch, PreferenceBatch, sequential_kl_from_logits
 from .registry import get_preference_loss
-from .samples import StepSample, pad_units, sample_logprobs
+from .samples import StepSample, pad_units, sample_log_distributions, sample_logprobs
 
 OFFLINE_STATE_FILE = "offline_metrics.json"
-#: registered preference losses that pairs of trajectories alone cannot feed, and why
-NOT_PAIRWISE = {
-    "kto": "it takes unpaired examples (KTOBatch), not pairs",
-    "tdpo1": "it needs per-token sequential KL, which this trainer does not compute",
-    "tdpo2": "it needs per-token sequential KL, which this trainer does not compute",
-}
+#: losses that read the full per-unit distributions of policy and reference (tdpo_batch)
+SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
 
 
 # -- demonstrations --------------------------------------------------------------------------------
@@ -238,25 +235,25 @@ def train_preference(
 
     ``reference`` defaults to a frozen copy of ``model`` as it is on entry; its log-probs are
     computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``).
+    ``kto`` averages over the 2B unpaired sides of a mini-batch of B pairs (:func:`kto_batch`);
+    ``tdpo1``/``tdpo2`` score policy and reference per mini-batch (:func:`tdpo_batch`).
 
     TR-DPO (Gorbatovski et al., 2024): with ``reference_sync_steps`` = tau, every tau optimizer
     steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
     theta_ref (``reference_alpha``; alpha = 1 is the hard update), and reference log-probs are
     then computed per mini-batch.
     """
-    if loss in NOT_PAIRWISE:
-        raise ValueError(f"loss={loss!r} cannot train on trajectory pairs: {NOT_PAIRWISE[loss]}")
     loss_fn = get_preference_loss(loss)
     if not pairs:
         raise ValueError("pairs is empty: nothing to train on")
+    if not 0 < reference_alpha <= 1:
+        raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
     if reference is None:
         reference = copy.deepcopy(model)
     reference.eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    if not 0 < reference_alpha <= 1:
-        raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
 
     def reference_logprobs(indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
         with torch.no_grad():
@@ -266,7 +263,13 @@ def train_preference(
                 for i in indices
             ]  # fmt: skip
 
-    ref = None if reference_sync_steps else reference_logprobs(list(range(len(pairs))))
+    # TDPO scores the reference per mini-batch (it needs whole distributions, not log-probs)
+    per_batch = bool(reference_sync_steps) or loss in SEQUENTIAL_KL_LOSSES
+    ref = None if per_batch else reference_logprobs(list(range(len(pairs))))
+
+    def reference_of(indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        return [ref[i] for i in indices] if ref is not None else reference_logprobs(indices)
+
     steps = 0
     losses, accuracies, margins = [], [], []
     model.train()
@@ -274,18 +277,24 @@ def train_preference(
         order = torch.randperm(len(pairs), generator=generator).tolist()
         for begin in range(0, len(order), batch_size):
             index = order[begin : begin + batch_size]
-            batch_ref = [ref[i] for i in index] if ref is not None else reference_logprobs(index)
-            batch = preference_batch(
-                model, tokenizer, [pairs[i] for i in index], batch_ref, agent_config, shape
-            )
-            per_pair, metrics = loss_fn(batch, loss_config)
-            _optimizer_step(model, optimizer, per_pair.mean(), max_grad_norm)
+            chunk = [pairs[i] for i in index]
+            if loss in SEQUENTIAL_KL_LOSSES:
+                batch = tdpo_batch(model, reference, tokenizer, chunk, agent_config, shape)
+            elif loss == "kto":
+                batch = kto_batch(model, reference, tokenizer, chunk, reference_of(index),
+                                  agent_config, shape)  # fmt: skip
+            else:
+                batch = preference_batch(model, tokenizer, chunk, reference_of(index),
+                                         agent_config, shape)  # fmt: skip
+            per_example, metrics = loss_fn(batch, loss_config)
+            _optimizer_step(model, optimizer, per_example.mean(), max_grad_norm)
             steps += 1
             if reference_sync_steps and steps % reference_sync_steps == 0:
                 soft_update(reference, model, reference_alpha)
-            losses.append(per_pair.mean().item())
-            accuracies.append(metrics["reward_accuracy"].mean().item())
-            margins.append((metrics["chosen_rewards"] - metrics["rejected_rewards"]).mean().item())
+            chosen, rejected = _side_rewards(metrics, len(chunk))
+            losses.append(per_example.mean().item())
+            accuracies.append((chosen > rejected).float().mean().item())
+            margins.append((chosen - rejected).mean().item())
     model.eval()
     summary = _summary(losses, loss, len(pairs), time.perf_counter() - start)
     summary[f"{loss}/reward_accuracy_last"] = accuracies[-1]
@@ -317,10 +326,7 @@ def preference_batch(
     """
     sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
     values, mask, turn_index = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
-    # reference rows in the order of ``sides``: every chosen (row 0), then every rejected (row 1)
-    rows = [ref[k, : int(ref_mask[k].sum())] for k in (0, 1) for ref, ref_mask, _ in reference]
-    ref_values, _ = _pad_rows(rows)
-    ref_values = torch.nn.functional.pad(ref_values, (0, values.shape[1] - ref_values.shape[1]))
+    ref_values = _reference_rows(reference, values.shape[1])
     n = len(pairs)
     return PreferenceBatch(
         policy_chosen=values[:n],
@@ -332,6 +338,118 @@ def preference_batch(
         chosen_turn_index=turn_index[:n],
         rejected_turn_index=turn_index[n:],
     )
+
+
+def kto_batch(
+    model: torch.nn.Module,
+    reference_model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    reference: list[tuple[torch.Tensor, ...]],
+    agent_config: AgentConfig,
+    shape: str = "step",
+) -> KTOBatch:
+    """KTO's unpaired examples from B pairs: the B chosen sides (desirable), then the B rejected
+    sides (undesirable), as TRL unpairs a preference set; ``reference`` as for
+    :func:`preference_batch`.
+
+    Reference point z0 (KTO paper, sec. 4.1): side i's prompts with side i+1's responses
+    (:func:`~turngym.algos.pairs.mismatched`, TRL's shift by one), scored under no grad by
+    both models; the loss takes sg(max(0, mean log-ratio)) of them.
+    """
+    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    values, mask, _ = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
+    shifted = [mismatched(side, sides[(i + 1) % len(sides)]) for i, side in enumerate(sides)]
+    with torch.no_grad():
+        policy_kl, kl_mask, _ = trajectory_logprobs(model, tokenizer, shifted, agent_config, shape)
+        reference_kl, _, _ = trajectory_logprobs(
+            reference_model, tokenizer, shifted, agent_config, shape
+        )
+    return KTOBatch(
+        policy=values,
+        reference=_reference_rows(reference, values.shape[1]),
+        mask=mask,
+        desirable=torch.arange(len(sides)) < len(pairs),
+        policy_kl=policy_kl,
+        reference_kl=reference_kl,
+        kl_mask=kl_mask,
+    )
+
+
+def tdpo_batch(
+    model: torch.nn.Module,
+    reference_model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    agent_config: AgentConfig,
+    shape: str = "step",
+) -> PreferenceBatch:
+    """A :class:`PreferenceBatch` with TDPO's per-unit sequential KL,
+    KL(pi_ref(. | x, y_<t) || pi(. | x, y_<t)), from one policy and one reference forward.
+
+    A unit's distribution is the one it was drawn from: the vocabulary at a token (``generate``
+    mode and the conversation shape), the admissible actions at a choice (``choose`` mode in
+    the step shape, so D_SeqKL sums one KL per turn).
+    """
+    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    temperature, pad = agent_config.temperature or 1.0, tokenizer.pad_token_id or 0
+    if shape == "step":
+        mode, counts = agent_config.mode, [t.length for t in sides]
+        samples = [s for t in sides for s in turn_samples(t)]
+        keep = [None] * len(samples)
+    elif shape == "conversation":
+        mode, counts = "generate", [1] * len(sides)
+        conversations = [conversation_tokens(t, tokenizer) for t in sides]
+        samples = [StepSample(c.input_ids[:1], c.input_ids[1:], [], 0.0) for c in conversations]
+        keep = [torch.tensor(c.loss_mask[1:], dtype=torch.bool) for c in conversations]
+    else:
+        raise ValueError(f"shape={shape!r}: use 'step' or 'conversation'")
+    policy = sample_log_distributions(model, samples, mode, temperature, pad)
+    with torch.no_grad():
+        ref = sample_log_distributions(reference_model, samples, mode, temperature, pad)
+    units = []  # per sample: [3, U] rows of log pi, log pi_ref and the KL
+    for sample, logp, ref_logp, kept in zip(samples, policy, ref, keep, strict=True):
+        taken = torch.tensor([sample.chosen_index] if mode == "choose" else sample.response_ids)
+        rows = torch.stack(
+            [
+                logp.gather(1, taken[:, None].to(logp.device))[:, 0],
+                ref_logp.gather(1, taken[:, None].to(logp.device))[:, 0],
+                sequential_kl_from_logits(logp, ref_logp),  # log-probs are valid logits
+            ]
+        )
+        units.append(rows if kept is None else rows[:, kept])
+    per_side, cursor = [], 0
+    for count in counts:
+        per_side.append(torch.cat(units[cursor : cursor + count], dim=1))
+        cursor += count
+    values, mask = _pad_rows([side[0] for side in per_side])
+    ref_values, _ = _pad_rows([side[1] for side in per_side])
+    kl, _ = _pad_rows([side[2] for side in per_side])
+    n = len(pairs)
+    return PreferenceBatch(
+        policy_chosen=values[:n],
+        policy_rejected=values[n:],
+        chosen_mask=mask[:n],
+        rejected_mask=mask[n:],
+        ref_chosen=ref_values[:n],
+        ref_rejected=ref_values[n:],
+        chosen_sequential_kl=kl[:n],
+        rejected_sequential_kl=kl[n:],
+    )
+
+
+def _reference_rows(reference: list[tuple[torch.Tensor, ...]], width: int) -> torch.Tensor:
+    """Reference log-probs in the order chosen_1..chosen_B, rejected_1..rejected_B, [2B, width]."""
+    rows = [ref[k, : int(ref_mask[k].sum())] for k in (0, 1) for ref, ref_mask, _ in reference]
+    values, _ = _pad_rows(rows)
+    return torch.nn.functional.pad(values, (0, width - values.shape[1]))
+
+
+def _side_rewards(metrics: dict, pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Implied rewards of the chosen and of the rejected sides (KTO: its first B rows, then B)."""
+    if "chosen_rewards" in metrics:
+        return metrics["chosen_rewards"], metrics["rejected_rewards"]
+    return metrics["rewards"][:pairs], metrics["rewards"][pairs:]
 
 
 # -- shared pieces -------------------------------------------------------------------------------

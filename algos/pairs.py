@@ -101,6 +101,21 @@ def step_pairs(trajectories: list[Trajectory]) -> list[PreferencePair]:
     return pairs
 
 
+def mismatched(prompts_of: Trajectory, responses_of: Trajectory) -> Trajectory:
+    """KTO's mismatched (x, y'): the turns of ``responses_of``, each given the prompt of
+    ``prompts_of``'s turn at the same index (its last turn once past its end).
+
+    The conversation shape reads only the first prompt, so there x is the other episode's
+    opening prompt and y' this episode's whole reply-and-observation sequence.
+    """
+    last = prompts_of.length - 1
+    turns = [
+        dataclasses.replace(turn, prompt_ids=prompts_of.turns[min(j, last)].prompt_ids)
+        for j, turn in enumerate(responses_of.turns)
+    ]
+    return dataclasses.replace(responses_of, turns=turns)
+
+
 def _task_key(task_id: Any) -> str:
     return repr(task_id)  # list-valued ids are unhashable; repr keeps 1 and "1" apart
 

@@ -98,3 +98,40 @@ def pad_units(rows: list[torch.Tensor | list[float]]) -> tuple[torch.Tensor, tor
         values[i, : len(t)] = t
         mask[i, : len(t)] = 1
     return values, mask
+
+
+def sample_log_distributions(
+    model: torch.nn.Module,
+    samples: list[StepSample],
+    mode: str,
+    temperature: float = 1.0,
+    pad_token_id: int = 0,
+) -> list[torch.Tensor]:
+    """The whole distribution log pi(. | context) at every unit of each sample, [U, K].
+
+    generate: log_softmax(logits / T) over the vocabulary before each response token (U = the
+    response length, K = the vocabulary). choose: log softmax_k(s_k / T) over the candidates
+    (U = 1, K = the candidates), as :func:`sample_logprobs`. The unit's own log pi is the entry
+    at the token (choice) taken.
+    """
+    temperature = temperature or 1.0
+    if mode == "choose":
+        per_sample = candidate_logprobs(
+            model, [s.prompt_ids for s in samples], [s.candidate_ids for s in samples], pad_token_id
+        )
+        return [
+            torch.log_softmax(torch.stack([v.mean() for v in c]) / temperature, dim=0)[None]
+            for c in per_sample
+        ]
+    rows = [s.prompt_ids + s.response_ids for s in samples]
+    input_ids = torch.full((len(rows), max(map(len, rows))), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        attention_mask[i, : len(row)] = 1
+    device = next(model.parameters()).device
+    logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+    return [
+        torch.log_softmax(logits[i, len(s.prompt_ids) - 1 : len(row) - 1].float() / temperature, -1)
+        for i, (s, row) in enumerate(zip(samples, rows, strict=True))
+    ]

@@ -29,10 +29,10 @@ from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
-from .advantages import gae
-from .config import RunConfig
+from .advantages import gae, is_greedy_rollout
+from .config import PreferenceRunConfig, RunConfig
 from .critic import ValueModel, critic_loss, turn_values
-from .evaluate import EvalReport, evaluate_agent
+from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger, rollout_metrics, step_group_metrics
 from .offline import expert_trajectories, sft
@@ -46,7 +46,7 @@ def _seed_for(seed: int, iteration: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, iteration, stream]).generate_state(1)[0])
 
 
-def load_policy(config: RunConfig) -> tuple[torch.nn.Module, Any]:
+def load_policy(config: RunConfig | PreferenceRunConfig) -> tuple[torch.nn.Module, Any]:
     """The model and tokenizer to start from (building the tiny one offline if asked)."""
     source = config.model.name_or_path
     if source == "tiny":
@@ -56,6 +56,7 @@ def load_policy(config: RunConfig) -> tuple[torch.nn.Module, Any]:
             build_tiny_model(
                 folder,
                 env_ids=[config.env.id],
+                env_kwargs={config.env.id: config.env.make_kwargs()},
                 vocab_size=tiny.vocab_size,
                 seed=config.train.seed,
                 hidden_size=tiny.hidden_size,
@@ -168,7 +169,7 @@ class Trainer:
         self.model.eval()
         trajectories, sampling = self.collect(iteration)
         rollout_seconds = time.perf_counter() - start
-        metrics = {**rollout_metrics(trajectories), **step_group_metrics(trajectories), **sampling}
+        metrics = {**self.rollout_metrics(trajectories), **sampling}
         reference = None
         if self.reference is not None:  # per turn, in trajectory order (as step_samples)
             unscored = step_samples(trajectories, [np.zeros(t.length) for t in trajectories])
@@ -226,6 +227,19 @@ class Trainer:
             "rollout/sampling_rounds": float(round_index + 1),
         }
         return [t for group in kept for t in group], stats
+
+    def rollout_metrics(self, trajectories: list[Trajectory]) -> dict[str, float]:
+        """Statistics of the sampled rollouts; ReMax's greedy baselines (advantage 0) are
+        logged apart, as ``rollout/greedy_*``."""
+        algo = self.config.algo
+        greedy, sampled = [], []
+        for trajectory in trajectories:
+            baseline = algo.advantage == "remax" and is_greedy_rollout(trajectory, algo.remax)
+            (greedy if baseline else sampled).append(trajectory)
+        metrics = {**rollout_metrics(sampled), **step_group_metrics(sampled)}
+        if greedy:
+            metrics.update(rollout_metrics(greedy, prefix="rollout/greedy_"))
+        return metrics
 
     def advantages(
         self, trajectories: list[Trajectory]
@@ -416,14 +430,10 @@ class Trainer:
     # -- evaluation and checkpoints ------------------------------------------------------------
     def evaluate(self, episodes: int | None = None) -> EvalReport:
         cfg = self.config
-        episodes = episodes or cfg.train.eval_episodes
-        tasks = cfg.env.eval_tasks
-        task_ids = list(range(tasks.start, min(tasks.stop, tasks.start + episodes)))
-        torch.manual_seed(cfg.train.seed + 17)
-        agent = Agent(self.agent.backend, self.tokenizer, self.agent_config, seed=cfg.train.seed)
+        task_ids = cfg.env.eval_task_ids(episodes or cfg.train.eval_episodes)
         self.model.eval()
-        report, _ = evaluate_agent(agent, self.pool, task_ids, seed=cfg.train.seed)
-        return report
+        return evaluate_policy(self.agent.backend, self.tokenizer, self.agent_config, self.pool,
+                               task_ids, cfg.train.seed)  # fmt: skip
 
     def _evaluate(self) -> None:
         report = self.evaluate()

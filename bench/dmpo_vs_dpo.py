@@ -1,27 +1,30 @@
-"""DMPO against DPO on the same preference pairs, the same budget and the same start.
+"""DMPO against DPO on the same preference pairs, the same budget and the same start, per seed.
 
-Steps (``turngym/Household-v0``, the tiny offline Qwen2, ``choose`` mode, temperature 1):
+For each seed s (``--seeds``, default 3) on ``turngym/Household-v0``, ``choose`` mode, T = 1:
 
-1. Build the tiny model; optionally warm-start it with brief behaviour cloning (``--sft-tasks``
-   expert episodes, ``--sft-epochs``) so that its own rollouts hold both wins and losses.
-2. Collect one expert trajectory per training task (``HouseholdEnv.expert_action``) and
-   ``--group-size`` sampled trajectories per task from the (warm-started) policy.
+1. Build the tiny offline Qwen2 with seed s; warm-start it with brief behaviour cloning
+   (``--sft-tasks`` expert episodes, ``--sft-epochs``) so that its own episodes hold both wins
+   and losses.
+2. Collect one expert trajectory per training task (``--tasks`` tasks, a distinct block of ids
+   per seed) and ``--group-size`` sampled trajectories per task from the warm-started policy.
 3. Build pairs: expert vs each failed sampled trajectory of its task, plus best vs worst of each
    group (tied groups dropped).
-4. From the same start, with the start as the frozen reference, train DMPO (beta 0.1, gamma 0.7)
-   and DPO (beta 0.1) for the same epochs, batch size and learning rate (per-step shape: each
-   turn's choice scored on its own prompt).
-5. Evaluate success on held-out tasks (ids 1_000_000+), one sampled episode each, before and
-   after, and print a table.
+4. From that start, with the start as the frozen reference, train DMPO (beta 0.1, gamma 0.7)
+   and DPO (beta 0.1) on those same pairs for the same epochs, batch size and learning rate
+   (per-step shape: each turn's choice scored on its own prompt).
+5. Evaluate success on held-out tasks (ids 1_000_000+), one sampled episode each, with the same
+   sampling seed for the start and both methods; print per-seed and mean success and the ratio
+   DMPO / DPO.
 
-    OMP_NUM_THREADS=1 python bench/dmpo_vs_dpo.py                 # ~3-7 min on one thread
-    OMP_NUM_THREADS=1 python bench/dmpo_vs_dpo.py --sft-tasks 0   # from the untrained model
+    OMP_NUM_THREADS=1 python bench/dmpo_vs_dpo.py                  # 3 seeds
+    OMP_NUM_THREADS=1 python bench/dmpo_vs_dpo.py --seeds 1 --sft-tasks 0
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import time
 from pathlib import Path
 
@@ -33,25 +36,71 @@ from turngym.agents.backends import TransformersBackend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
-from turngym.algos.evaluate import evaluate_agent
+from turngym.algos.evaluate import evaluate_policy
 from turngym.algos.offline import expert_trajectories, sft, train_preference
 from turngym.algos.pairs import expert_pairs, group_pairs
 from turngym.algos.preference import DMPOConfig, DPOConfig
 
 ENV_ID = "turngym/Household-v0"
 EVAL_START = 1_000_000
+LOSSES = {"dmpo": DMPOConfig(), "dpo": DPOConfig()}
 
 
-def success(model, tokenizer, config: AgentConfig, pool: EnvPool, episodes: int) -> float:
-    torch.manual_seed(17)
-    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, config, seed=17)
-    with torch.no_grad():
-        report, _ = evaluate_agent(agent, pool, list(range(EVAL_START, EVAL_START + episodes)))
-    return report.success_rate
+def success(model, tokenizer, config: AgentConfig, pool: EnvPool, episodes: int, seed: int):
+    task_ids = list(range(EVAL_START, EVAL_START + episodes))
+    backend = TransformersBackend(model, tokenizer)
+    return evaluate_policy(backend, tokenizer, config, pool, task_ids, seed).success_rate
+
+
+def run_seed(args: argparse.Namespace, seed: int, pool: EnvPool, clock: float) -> dict:
+    """Steps 1-5 of the module docstring for one seed; returns its row of the table."""
+    output = Path(args.output_dir) / f"seed_{seed}"
+    base = output / "base_model"
+    if not (base / "config.json").exists():
+        build_tiny_model(base, env_ids=[ENV_ID], seed=seed)
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(base).eval()
+    config = AgentConfig(mode="choose", temperature=1.0)
+    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, config, seed=seed)
+    # warm-start tasks and pair tasks: disjoint training ids per seed, below the held-out ids
+    if args.sft_tasks:
+        first = 500_000 + seed * args.sft_tasks
+        demos = expert_trajectories(agent, ENV_ID, list(range(first, first + args.sft_tasks)))
+        sft(model, tokenizer, demos, config, epochs=args.sft_epochs, batch_size=32, seed=seed)
+    before = success(model, tokenizer, config, pool, args.eval_episodes, seed)
+    task_ids = list(range(seed * args.tasks, (seed + 1) * args.tasks))
+    experts = expert_trajectories(agent, ENV_ID, task_ids)
+    sampled = run_episodes(agent, pool, group_episodes(task_ids, args.group_size, seed))
+    pairs = expert_pairs(experts, sampled) + group_pairs(sampled)
+    row = {"seed": seed, "pairs": len(pairs), "before": before,
+           "sampled_won": sum(t.won for t in sampled) / len(sampled)}  # fmt: skip
+    for name, loss_config in LOSSES.items():
+        policy = copy.deepcopy(model)
+        metrics = train_preference(
+            policy, tokenizer, pairs, config, loss=name, loss_config=loss_config,
+            reference=copy.deepcopy(model), shape=args.shape, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr, seed=seed,
+        )  # fmt: skip
+        row["steps"] = int(metrics[f"{name}/steps"])
+        row[name] = success(policy, tokenizer, config, pool, args.eval_episodes, seed)
+    print(
+        f"seed {seed}: {len(pairs)} pairs ({sum(p.source == 'expert' for p in pairs)} expert), "
+        f"sampled won {row['sampled_won']:.1%}, start {before:.1%}, DMPO {row['dmpo']:.1%}, "
+        f"DPO {row['dpo']:.1%} | {time.perf_counter() - clock:.0f}s",
+        flush=True,
+    )
+    return row
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
     parser.add_argument("--sft-tasks", type=int, default=40, help="0: no warm start")
     parser.add_argument("--sft-epochs", type=int, default=1)
     parser.add_argument("--tasks", type=int, default=128, help="training tasks for pairs")
@@ -62,65 +111,33 @@ def main() -> None:
     parser.add_argument("--shape", choices=["step", "conversation"], default="step")
     parser.add_argument("--eval-episodes", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="runs/dmpo_vs_dpo")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    start = time.perf_counter()
-    output = Path(args.output_dir)
-    base = output / "base_model"
-    if not (base / "config.json").exists():
-        build_tiny_model(base, env_ids=[ENV_ID], seed=args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(base).eval()
-    config = AgentConfig(mode="choose", temperature=1.0)
-    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, config, seed=args.seed)
-    pool = EnvPool(ENV_ID, num_slots=64)
+    clock = time.perf_counter()
+    with EnvPool(ENV_ID, num_slots=64) as pool:  # rollouts run under no_grad already
+        rows = [run_seed(args, seed, pool, clock) for seed in range(args.seeds)]
 
-    untrained = success(model, tokenizer, config, pool, args.eval_episodes)
-    # warm-start tasks and pair tasks are disjoint training ids, both below the held-out ids
-    if args.sft_tasks:
-        demos = expert_trajectories(agent, ENV_ID, list(range(10_000, 10_000 + args.sft_tasks)))
-        sft(model, tokenizer, demos, config, epochs=args.sft_epochs, batch_size=32)
-    before = success(model, tokenizer, config, pool, args.eval_episodes)
-
-    task_ids = list(range(args.tasks))
-    experts = expert_trajectories(agent, ENV_ID, task_ids)
-    with torch.no_grad():
-        sampled = run_episodes(agent, pool, group_episodes(task_ids, args.group_size, args.seed))
-    pairs = expert_pairs(experts, sampled) + group_pairs(sampled)
-    sampled_success = sum(t.won for t in sampled) / len(sampled)
+    print(f"\nheld-out success, {args.eval_episodes} episodes (tasks {EVAL_START}+), choose mode, "
+          f"T=1; {args.tasks} pair tasks x {args.group_size} samples, {args.sft_tasks} warm-start "
+          f"tasks, {args.epochs} epochs, batch {args.batch_size}, lr {args.lr:g}")  # fmt: skip
+    print(f"{'seed':>5} {'pairs':>6} {'steps':>6} {'start':>7} {'DMPO':>7} {'DPO':>7} {'ratio':>6}")
+    for row in rows:
+        ratio = _ratio(row["dmpo"], row["dpo"])
+        print(f"{row['seed']:>5} {row['pairs']:>6} {row['steps']:>6} {row['before']:>7.1%} "
+              f"{row['dmpo']:>7.1%} {row['dpo']:>7.1%} {ratio:>6.2f}")  # fmt: skip
+    means = {key: statistics.fmean(row[key] for row in rows) for key in ("before", "dmpo", "dpo")}
+    spread = {key: statistics.stdev(row[key] for row in rows) if len(rows) > 1 else 0.0
+              for key in means}  # fmt: skip
+    print(f"{'mean':>5} {'':>6} {'':>6} {means['before']:>7.1%} {means['dmpo']:>7.1%} "
+          f"{means['dpo']:>7.1%} {_ratio(means['dmpo'], means['dpo']):>6.2f}")  # fmt: skip
+    print(f"{'sd':>5} {'':>6} {'':>6} {spread['before']:>7.1%} {spread['dmpo']:>7.1%} "
+          f"{spread['dpo']:>7.1%}")  # fmt: skip
+    wins = sum(row["dmpo"] > row["dpo"] for row in rows)
     print(
-        f"untrained {untrained:.1%} | warm start ({args.sft_tasks} expert tasks) {before:.1%} | "
-        f"sampled {len(sampled)} episodes, {sampled_success:.1%} won | {len(pairs)} pairs "
-        f"({sum(p.source == 'expert' for p in pairs)} expert, "
-        f"{sum(p.source == 'group' for p in pairs)} group) | {time.perf_counter() - start:.0f}s"
+        f"DMPO above DPO in {wins} of {len(rows)} seeds; "
+        f"total {time.perf_counter() - clock:.0f}s, torch threads {torch.get_num_threads()}"
     )
-
-    rows = []
-    for name, loss_config in (("dmpo", DMPOConfig()), ("dpo", DPOConfig())):
-        policy = copy.deepcopy(model)
-        metrics = train_preference(
-            policy, tokenizer, pairs, config, loss=name, loss_config=loss_config,
-            reference=copy.deepcopy(model), shape=args.shape, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-            output_dir=output / name,
-        )  # fmt: skip
-        after = success(policy, tokenizer, config, pool, args.eval_episodes)
-        rows.append((name, len(pairs), int(metrics[f"{name}/steps"]), before, after, metrics))
-        print(f"{name}: {metrics} | {time.perf_counter() - start:.0f}s")
-    pool.close()
-
-    print(
-        f"\nheld-out success, {args.eval_episodes} episodes (tasks {EVAL_START}+), choose mode, T=1"
-    )
-    print(f"{'method':<7} {'pairs':>6} {'steps':>6} {'before':>8} {'after':>8} {'acc':>6}")
-    for name, count, steps, was, now, metrics in rows:
-        accuracy = metrics[f"{name}/reward_accuracy_last"]
-        print(f"{name:<7} {count:>6} {steps:>6} {was:>8.1%} {now:>8.1%} {accuracy:>6.2f}")
-    print(f"total {time.perf_counter() - start:.0f}s, torch threads {torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

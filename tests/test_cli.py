@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from turngym.algos.cli import app
@@ -66,3 +67,43 @@ def test_eval_rejects_a_folder_that_is_not_a_checkpoint(tmp_path):
         app, ["eval", "--checkpoint", str(tmp_path), "--env", "turngym/Household-v0"]
     )
     assert result.exit_code == 2 and "save_pretrained" in result.output
+
+
+TINY_PREFERENCE = [  # a 1-layer, 32-wide model and a handful of episodes: seconds of work
+    "model.tiny.hidden_size=32", "model.tiny.intermediate_size=64", "model.tiny.num_layers=1",
+    "model.tiny.vocab_size=300", "warm_start.expert_tasks=8", "pairs.tasks=6",
+    "pairs.samples_per_task=2", "algo.epochs=1", "train.eval_episodes=6", "train.progress=false",
+]  # fmt: skip
+
+
+def test_preference_then_eval_the_checkpoint(tmp_path):
+    out = tmp_path / "dmpo"
+    args = ["preference", "configs/dmpo.yaml", *TINY_PREFERENCE, f"train.output_dir={out}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "success rate on 6 held-out episodes" in result.output
+    assert "before -> " in result.output and "after warm start -> " in result.output
+    assert "after dmpo" in result.output
+    saved = json.loads((out / "result.json").read_text())
+    assert {"before", "warm_start", "after"} <= saved.keys() and saved["metrics"]["pairs/count"] > 0
+    report_path = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", "--checkpoint", str(out), "--env", "turngym/Household-v0",
+                                 "--episodes", "3", "--output", str(report_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(report_path.read_text())["episodes"] == 3
+
+
+@pytest.mark.parametrize(
+    "override, fragments",
+    [
+        ("algo.dmpo.gama=0.5", ["algo.dmpo.gama", "unknown key", "gamma"]),
+        ("algo.dmpo.gamma=1.5", ["algo.dmpo.gamma", "1.5"]),
+    ],
+)
+def test_preference_config_mistake_exits_2_naming_the_field(tmp_path, override, fragments):
+    result = runner.invoke(
+        app, ["preference", "configs/dmpo.yaml", override, f"train.output_dir={tmp_path}"]
+    )
+    assert result.exit_code == 2
+    assert all(fragment in result.output for fragment in fragments), result.output
+    assert not list(tmp_path.iterdir())  # failed before any work

@@ -1,15 +1,19 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from turngym.algos.config import ConfigError, RunConfig, load_config
+from turngym.algos.config import ConfigError, PreferenceRunConfig, RunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_shipped_config_validates():
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
-        assert isinstance(load_config(path), RunConfig)
+    paths = sorted((ROOT / "configs").glob("*.yaml"))
+    assert len(paths) >= 2
+    for path in paths:  # an offline preference config is the one with a pairs block
+        schema = PreferenceRunConfig if "pairs" in yaml.safe_load(path.read_text()) else RunConfig
+        assert isinstance(load_config(path, schema=schema), schema)
 
 
 def test_dotted_overrides_are_parsed_as_yaml():
@@ -54,3 +58,32 @@ def test_malformed_override_and_files(tmp_path):
     scalar.write_text("3")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(scalar)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("algo.dmpo.gama=1", ["algo.dmpo.gama", "unknown key", "beta, gamma"]),
+        ("algo.dmpo.gamma=2", ["algo.dmpo.gamma", "less than or equal to 1", "2"]),
+        ("algo.loss=dpoo", ["algo.loss", "'dpoo'", "kto", "tdpo1"]),
+        ("pairs.sources=[best]", ["pairs.sources.0", "'best_vs_worst'", "'best'"]),
+        ("pairs.samples_per_task=1", ["pairs", "best_vs_worst", "samples_per_task >= 2"]),
+        ("pairs.tasks=200000", ["warm_start.expert_tasks + pairs.tasks", "env.train_tasks"]),
+        ("algo.reference_update.alpha=0", ["algo.reference_update.alpha", "greater than 0"]),
+        ("train.iterations=3", ["train.iterations", "unknown key", "eval_episodes"]),
+    ],
+)
+def test_preference_config_mistakes_name_the_field(override, fragments):
+    with pytest.raises(ConfigError) as error:
+        load_config(ROOT / "configs" / "dmpo.yaml", [override], PreferenceRunConfig)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_preference_config_reads_each_losses_block():
+    config = load_config(
+        None, ["algo.loss=tdpo2", "algo.tdpo.alpha=0.3", "pairs.sources=step"], PreferenceRunConfig
+    )
+    assert config.algo.settings_of(config.algo.loss).alpha == 0.3
+    assert config.pairs.sources == ["step"]
+    assert config.train.output_dir == "runs/preference"

@@ -15,13 +15,16 @@ from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.algos.offline import (
     OFFLINE_STATE_FILE,
     expert_trajectories,
+    kto_batch,
     preference_batch,
     sft,
+    tdpo_batch,
     train_preference,
     trajectory_logprobs,
 )
-from turngym.algos.pairs import expert_pairs, turn_samples
+from turngym.algos.pairs import expert_pairs, mismatched, turn_samples
 from turngym.algos.preference import DMPOConfig, dmpo, dpo
+from turngym.algos.registry import PREFERENCE_LOSSES
 from turngym.algos.samples import sample_logprobs
 
 ENV_ID = "turngym/Household-v0"
@@ -136,11 +139,67 @@ def test_preference_checkpoint_loads_with_transformers(policy, pairs, tmp_path) 
         assert torch.allclose(model(ids).logits, loaded(ids).logits, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["kto", "tdpo1"])
-def test_losses_that_pairs_cannot_feed_fail_early(policy, pairs, loss) -> None:
+def log_ratio_margin(model, reference, tokenizer, pairs, shape="step") -> float:
+    """mean_i [log pi/pi_ref (y_w^i) - log pi/pi_ref (y_l^i)], unit log-probs summed."""
+    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    with torch.no_grad():
+        values, mask, _ = trajectory_logprobs(model, tokenizer, sides, CHOOSE, shape)
+        ref_values, _, _ = trajectory_logprobs(reference, tokenizer, sides, CHOOSE, shape)
+    ratio = ((values - ref_values) * mask).sum(dim=-1)
+    return (ratio[: len(pairs)] - ratio[len(pairs) :]).mean().item()
+
+
+@pytest.mark.parametrize(
+    "loss, shape",
+    [(name, "step") for name in sorted(PREFERENCE_LOSSES)]
+    + [("kto", "conversation"), ("tdpo2", "conversation")],
+)
+def test_every_preference_loss_trains_and_raises_the_margin(policy, pairs, loss, shape) -> None:
     model, tokenizer = policy
-    with pytest.raises(ValueError, match=loss):
-        train_preference(model, tokenizer, pairs, CHOOSE, loss=loss)
+    reference = copy.deepcopy(model).requires_grad_(False)
+    metrics = train_preference(model, tokenizer, pairs, CHOOSE, loss=loss, shape=shape,
+                               batch_size=len(pairs), epochs=2, learning_rate=1e-3)  # fmt: skip
+    assert metrics[f"{loss}/steps"] == 2
+    assert log_ratio_margin(model, reference, tokenizer, pairs, shape) > 1e-3
+    assert metrics[f"{loss}/reward_margin_last"] > 0
+
+
+@pytest.mark.parametrize("shape", ["step", "conversation"])
+def test_tdpo_batch_scores_units_and_their_sequential_kl(policy, pairs, shape) -> None:
+    model, tokenizer = policy
+    reference = copy.deepcopy(model)
+    with torch.no_grad():
+        batch = tdpo_batch(model, reference, tokenizer, pairs, CHOOSE, shape)
+        chosen, mask, _ = trajectory_logprobs(model, tokenizer, [p.chosen for p in pairs],
+                                              CHOOSE, shape)  # fmt: skip
+    width = mask.shape[1]  # the batch is as wide as the longest side, chosen or rejected
+    assert (
+        torch.equal(batch.chosen_mask[:, :width], mask) and not batch.chosen_mask[:, width:].any()
+    )
+    assert torch.allclose(batch.policy_chosen[:, :width] * mask, chosen * mask, atol=1e-5)
+    assert torch.allclose(batch.ref_chosen[:, :width] * mask, chosen * mask, atol=1e-5)
+    assert batch.chosen_sequential_kl.abs().max() < 1e-5  # pi = pi_ref
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+        moved = tdpo_batch(model, reference, tokenizer, pairs, CHOOSE, shape)
+    kl = moved.chosen_sequential_kl[moved.chosen_mask > 0]
+    assert (kl > 0).all()  # a KL between distinct distributions, at every labelled unit
+    assert (moved.chosen_sequential_kl[moved.chosen_mask == 0] == 0).all()
+
+
+def test_kto_batch_unpairs_the_sides_and_shifts_responses_for_z0(policy, pairs) -> None:
+    model, tokenizer = policy
+    ref = [trajectory_logprobs(model, tokenizer, [p.chosen, p.rejected], CHOOSE) for p in pairs[:3]]
+    with torch.no_grad():
+        batch = kto_batch(model, model, tokenizer, pairs[:3], ref, CHOOSE)
+    assert batch.desirable.tolist() == [True] * 3 + [False] * 3
+    assert torch.allclose(batch.policy, batch.reference, atol=1e-5)
+    sides = [p.chosen for p in pairs[:3]] + [p.rejected for p in pairs[:3]]
+    shifted = [mismatched(sides[i], sides[(i + 1) % 6]) for i in range(6)]
+    with torch.no_grad():
+        expected, _, _ = trajectory_logprobs(model, tokenizer, shifted, CHOOSE)
+    assert torch.allclose(batch.policy_kl, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])

@@ -12,6 +12,7 @@ from turngym.algos.pairs import (
     conversation_tokens,
     expert_pairs,
     group_pairs,
+    mismatched,
     step_pairs,
     turn_samples,
     user_turn_ids,
@@ -131,3 +132,14 @@ def test_step_pairs_keep_the_first_diverging_step() -> None:
     assert [t.action for t in pair.rejected.turns] == ["other act"]
     assert pair.chosen.turns[0].prompt_ids == pair.rejected.turns[0].prompt_ids
     assert len(win.turns) == 3  # the source trajectories are untouched
+
+
+def test_mismatched_gives_responses_the_other_episodes_prompts() -> None:
+    prompts_of = trajectory("x", "g", 1, [0, 1])
+    responses_of = trajectory("y", "h", 2, [0, 0, 1])
+    for k, turn in enumerate(prompts_of.turns):
+        turn.prompt_ids = [50 + k]
+    shifted = mismatched(prompts_of, responses_of)
+    assert [t.prompt_ids for t in shifted.turns] == [[50], [51], [51]]  # past its end: last one
+    assert [t.response_ids for t in shifted.turns] == [t.response_ids for t in responses_of.turns]
+    assert responses_of.turns[0].prompt_ids == [1, 2]  # the source trajectory is untouched

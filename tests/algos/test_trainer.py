@@ -246,6 +246,25 @@ def test_remax_adds_one_greedy_rollout_per_group(tmp_path):
     trainer.close()
 
 
+def test_remax_rollout_metrics_count_only_the_sampled_rollouts(tmp_path):
+    trainer = Trainer(small_config(tmp_path, "algo.advantage=remax"))
+    collected, collect = [], trainer.collect
+    trainer.collect = lambda iteration: collected.append(collect(iteration)) or collected[-1]
+    metrics = trainer.train_iteration(0)
+    trainer.close()
+    (trajectories, _), greedy, sampled = collected[0], [], []
+    for t in trajectories:
+        (greedy if t.episode_id.endswith("/greedy") else sampled).append(t)
+    assert len(greedy) == 2 and len(sampled) == 8
+    for prefix, group in (("rollout/", sampled), ("rollout/greedy_", greedy)):
+        assert metrics[f"{prefix}episodes"] == len(group)
+        assert metrics[f"{prefix}success_rate"] == pytest.approx(np.mean([t.won for t in group]))
+        assert metrics[f"{prefix}mean_return"] == pytest.approx(np.mean([t.return_ for t in group]))
+        assert metrics[f"{prefix}mean_length"] == pytest.approx(np.mean([t.length for t in group]))
+    (row,) = read_metrics(tmp_path / "metrics.jsonl")
+    assert row["rollout/episodes"] == 8 and row["rollout/greedy_episodes"] == 2
+
+
 def test_warm_start_clones_the_expert_before_rl(tmp_path):
     config = small_config(
         tmp_path, "train.iterations=0", "train.eval_episodes=40", "warm_start.expert_tasks=60",
