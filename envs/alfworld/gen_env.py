@@ -2,8 +2,8 @@
 
 The task id is the generator's seed (any int >= 0). ``reset`` generates the game of that seed
 with ``generate.generate_game`` (unless it is already cached), writes it as a ``game.tw-pddl``
-file and plays it on the same engine as ``turngym/ALFWorld-v0`` (textworld's PDDL env with
-ALFWorld's wrappers), through ``ALFWorldEnv``'s code::
+file and plays it on the same engines as ``turngym/ALFWorld-v0`` (the native one by default, or
+textworld's PDDL env with ALFWorld's wrappers), through ``ALFWorldEnv``'s code::
 
     env = gymnasium.make("turngym/ALFWorld-Gen-v0", task_types=["pick_and_place_simple"],
                          num_distractors=2, target_in_closed=True)
@@ -30,7 +30,7 @@ from typing import Any
 
 from ..core import TextEnv
 from .data import check_task_types, expert_actions
-from .env import ENGINES, ALFWorldEnv, task_text
+from .env import DEFAULT_ENGINE, ENGINES, ALFWorldEnv, task_text
 from .generate import DEFAULT_NUM_DISTRACTORS, GENERATOR_VERSION, check_knobs, generate_game
 
 GAME_FILE_PATTERN = "game_{seed}.tw-pddl"
@@ -75,7 +75,7 @@ class ALFWorldGenEnv(ALFWorldEnv):
         num_seeds: ``reset`` without a task id draws seeds from ``[0, num_seeds)`` and only
             those are accepted (a fixed pool of games); ``None``: any seed ``>= 0``.
         cache_dir: where game files go (default ``$TURNGYM_CACHE/alfworld_gen``).
-        engine: ``"textworld"``, the reference engine (or ``"native"``).
+        engine: ``"native"`` (default) or ``"textworld"``, the reference engine.
         render_mode: ``"ansi"`` or ``"human"``.
     """
 
@@ -88,7 +88,7 @@ class ALFWorldGenEnv(ALFWorldEnv):
         layout: str | Mapping[str, Any] | None = None,
         num_seeds: int | None = None,
         cache_dir: str | os.PathLike | None = None,
-        engine: str = "textworld",
+        engine: str = DEFAULT_ENGINE,
         render_mode: str | None = None,
     ):
         TextEnv.__init__(self, render_mode=render_mode)

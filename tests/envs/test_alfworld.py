@@ -32,6 +32,7 @@ from turngym.envs.core import put_alias
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = REPO_ROOT.parent / "shared/data/alfworld/json_2.1.1-train-valid_seen-valid_train.tar.xz"
 SPLIT = "valid_seen"
+ENGINE = "textworld"  # these tests pin the reference engine; the native one is checked against it
 MEMBER_PREFIX = f"json_2.1.1/{SPLIT}/"
 
 
@@ -74,7 +75,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def env(data_dir: Path, engine_ready: None) -> ALFWorldEnv:
-    environment = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    environment = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     yield environment
     environment.close()
 
@@ -121,7 +122,7 @@ def test_split_and_task_type_filter(data_dir: Path) -> None:
 
 
 def test_task_id_forms(data_dir: Path) -> None:
-    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     game = env.games[7]
     assert env.check_task_id(7) == env.check_task_id(np.int64(7)) == 7
     assert env.check_task_id(game) == 7
@@ -132,7 +133,7 @@ def test_task_id_forms(data_dir: Path) -> None:
 
 
 def test_corrupt_game_file_is_named(data_dir: Path, tmp_path: Path) -> None:
-    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     source = env.split_dir / env.games[0]
     broken = tmp_path / env.games[0]
     broken.parent.mkdir(parents=True)
@@ -144,7 +145,7 @@ def test_corrupt_game_file_is_named(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_expert_actions_and_helpers(data_dir: Path) -> None:
-    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     walkthrough = expert_actions(env.game_path(0))
     assert walkthrough and all(isinstance(a, str) for a in walkthrough)
     assert walkthrough == env.walkthrough(0) == expert_actions(load_game(env.game_path(0)))
@@ -155,7 +156,7 @@ def test_expert_actions_and_helpers(data_dir: Path) -> None:
 
 
 def test_pickles_before_start(data_dir: Path) -> None:
-    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     clone = pickle.loads(pickle.dumps(env))
     assert clone.games == env.games and clone._engine is None
 
@@ -163,11 +164,11 @@ def test_pickles_before_start(data_dir: Path) -> None:
 # -- on the engine -----------------------------------------------------------------------------
 def test_check_env(data_dir: Path, engine_ready: None, tmp_path: Path) -> None:
     # check_env resets many times with random seeds: two games keep it quick
-    every = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    every = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     for game in [every.games[i] for i in _one_per_task_type(every)[:2]]:
         (tmp_path / game).parent.mkdir(parents=True)
         shutil.copy(every.split_dir / game, tmp_path / game)
-    env = ALFWorldEnv(split=SPLIT, data_dir=tmp_path)
+    env = ALFWorldEnv(split=SPLIT, data_dir=tmp_path, engine=ENGINE)
     assert env.num_tasks == 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -193,7 +194,9 @@ def test_walkthroughs_win(env: ALFWorldEnv) -> None:
 
 
 def test_gym_make_wins_with_time_limit(data_dir: Path, engine_ready: None) -> None:
-    env = gym.make("turngym/ALFWorld-v0", split=SPLIT, data_dir=data_dir, task_types=[1])
+    env = gym.make(
+        "turngym/ALFWorld-v0", split=SPLIT, data_dir=data_dir, task_types=[1], engine=ENGINE
+    )
     assert env.spec.max_episode_steps == 50
     _, info = env.reset(seed=3)
     for action in env.unwrapped.walkthrough():
@@ -260,7 +263,7 @@ def test_fuzz_never_raises(env: ALFWorldEnv) -> None:
 
 def test_determinism_and_state_key(data_dir: Path, env: ALFWorldEnv) -> None:
     task_id = _one_per_task_type(env)[0]
-    other = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    other = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     runs = []
     for player in (env, other, env):  # a second env, and the same env again
         observation, info = player.reset(options={"task_id": task_id})
@@ -310,10 +313,10 @@ def test_expert_plan_wins(env: ALFWorldEnv) -> None:
 
 
 def test_corrupt_game_file_on_reset(data_dir: Path, tmp_path: Path, engine_ready: None) -> None:
-    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir)
+    env = ALFWorldEnv(split=SPLIT, data_dir=data_dir, engine=ENGINE)
     broken = tmp_path / env.games[0]
     broken.parent.mkdir(parents=True)
     broken.write_bytes((env.split_dir / env.games[0]).read_bytes()[:5000])
-    broken_env = ALFWorldEnv(split=SPLIT, data_dir=tmp_path)
+    broken_env = ALFWorldEnv(split=SPLIT, data_dir=tmp_path, engine=ENGINE)
     with pytest.raises(GameFileError, match=re.escape(str(broken))):
         broken_env.reset(options={"task_id": 0})

@@ -161,7 +161,7 @@ def test_display_names_follow_alfworlds_numbering() -> None:
 # -- on the real engine ----------------------------------------------------------------------------
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_walkthroughs_win_every_task_type(task_type: str, engine_ready: None, cache: Path) -> None:
-    env = ALFWorldGenEnv(task_types=task_type, cache_dir=cache)
+    env = ALFWorldGenEnv(task_types=task_type, cache_dir=cache, engine="textworld")
     for seed in (0, 1):
         info = _play(env, seed)
         assert info["task_type"] == task_type and info["task_id"] == seed
@@ -186,7 +186,9 @@ KNOB_SETTINGS = [
 
 @pytest.mark.parametrize(("knobs", "seeds"), KNOB_SETTINGS)
 def test_walkthroughs_win_every_knob(knobs: dict, seeds: list, engine_ready, cache) -> None:
-    env = ALFWorldGenEnv(cache_dir=cache, **{"task_types": list(TASK_TYPES), **knobs})
+    env = ALFWorldGenEnv(
+        cache_dir=cache, **{"task_types": list(TASK_TYPES), **knobs}, engine="textworld"
+    )
     for seed in seeds:
         _play(env, seed)
     env.close()
@@ -220,7 +222,9 @@ def test_task_types_cycle_by_seed(tmp_path: Path) -> None:
 
 
 def test_check_env(engine_ready: None, tmp_path: Path) -> None:
-    env = ALFWorldGenEnv(num_seeds=1, num_distractors=2, cache_dir=tmp_path)  # one engine load
+    env = ALFWorldGenEnv(
+        num_seeds=1, num_distractors=2, cache_dir=tmp_path, engine="textworld"
+    )  # one engine load
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_env(env, skip_render_check=True)
@@ -228,7 +232,7 @@ def test_check_env(engine_ready: None, tmp_path: Path) -> None:
 
 
 def test_invalid_actions_and_pickling(engine_ready: None, cache: Path) -> None:
-    env = ALFWorldGenEnv(cache_dir=cache)
+    env = ALFWorldGenEnv(cache_dir=cache, engine="textworld")
     clone = pickle.loads(pickle.dumps(env))
     assert clone._engine is None and clone.knobs == env.knobs
     _, before = env.reset(options={"task_id": 0})
@@ -249,7 +253,7 @@ def test_gym_make_with_time_limit(engine_ready: None, cache: Path) -> None:
             max_episode_steps=50,
             disable_env_checker=True,
         )
-    env = gym.make(ENV_ID, cache_dir=cache)
+    env = gym.make(ENV_ID, cache_dir=cache, engine="textworld")
     assert env.spec.max_episode_steps == 50
     _, info = env.reset(options={"task_id": 1})
     for action in env.unwrapped.walkthrough():
