@@ -4,6 +4,7 @@ turngym envs
 turngym play turngym/Household-v0 --task-id 3
 turngym train configs/quickstart.yaml algo.learning_rate=3e-4
 turngym preference configs/dmpo.yaml algo.loss=dpo
+turngym preference configs/online_dpo.yaml online.iterations=20
 turngym eval --checkpoint runs/quickstart/checkpoints/iter_00060 --env turngym/Household-v0
 """
 
@@ -126,7 +127,8 @@ def preference(
     config: Annotated[Path, typer.Argument(help="YAML preference config")],
     overrides: Annotated[list[str] | None, typer.Argument(help="dotted.key=value ...")] = None,
 ) -> None:
-    """Offline preference training (DMPO, DPO, KTO, ...) on pairs of the policy's own episodes."""
+    """Preference training (DMPO, DPO, KTO, ...) on pairs of the policy's own episodes: offline
+    from one sample, or online with a judge picking each pair's winner (mode: online)."""
     from turngym.algos.config import ConfigError, PreferenceRunConfig, load_config
     from turngym.algos.preference_run import run_preference
 
@@ -134,13 +136,12 @@ def preference(
         run = load_config(config, overrides or [], PreferenceRunConfig)
     except ConfigError as error:
         _fail(str(error))
-    console.print(f"{run.algo.loss} on {run.env.id} -> {run.train.output_dir}", highlight=False)
+    algo = run.algo.loss
+    if run.mode == "online":
+        algo = f"online {algo} ({run.online.judge.kind} judge)"
+    console.print(f"{algo} on {run.env.id} -> {run.train.output_dir}", highlight=False)
     result = run_preference(run)
-    labels = {
-        "before": "before",
-        "warm_start": "after warm start",
-        "after": f"after {run.algo.loss}",
-    }
+    labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}
     stages = " -> ".join(
         f"{result[stage]['success_rate']:.1%} {label}"
         for stage, label in labels.items()

@@ -1,15 +1,17 @@
 """Run configurations: YAML validated into typed models, with dotted command-line overrides.
 
-:class:`RunConfig` is on-policy RL (``turngym train``), :class:`PreferenceRunConfig` offline
-preference optimization (``turngym preference``); both share the env, model, agent and
-warm-start blocks. A misspelled key, a value of the wrong type or an unknown environment id
-fails before any work with a message naming the field, the value given and what is allowed::
+:class:`RunConfig` is on-policy RL (``turngym train``), :class:`PreferenceRunConfig`
+preference optimization (``turngym preference``: offline from sampled pairs, or online from a
+judge's verdicts); both share the env, model, agent and warm-start blocks. A misspelled key,
+a value of the wrong type or an unknown environment id fails before any work with a message
+naming the field, the value given and what is allowed::
 
     config error at algo.learning_rate: Input should be a valid number (got 'fast')
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -171,6 +173,17 @@ class AlgoConfig(Strict):
             raise ValueError(f"unknown policy loss; registered: {sorted(POLICY_LOSSES)}")
         return name
 
+    @field_validator("remax")
+    @classmethod
+    def _greedy_suffix(cls, remax: ReMaxConfig) -> ReMaxConfig:
+        if not remax.greedy_episode_suffix:  # the trainer names its greedy rollouts with it
+            raise ValueError(
+                f"greedy_episode_suffix={remax.greedy_episode_suffix!r}: the trainer ends each "
+                "greedy rollout's episode id with this suffix, so that ReMax finds it; give a "
+                "non-empty string (default '/greedy')"
+            )
+        return remax
+
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block named like a registered function (``algo.grpo`` for ``grpo``)."""
         aliases = {"dr_grpo": "grpo", "reinforce_pp_baseline": "reinforce_pp"}
@@ -282,25 +295,131 @@ class PreferenceAlgoConfig(Strict):
         return getattr(self, {"tdpo1": "tdpo", "tdpo2": "tdpo"}.get(name, name), None)
 
 
+JudgeKind = Literal["rule", "llm", "chat"]
+#: the judge fields each kind reads (besides ``kind``)
+JUDGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "rule": (),
+    "llm": ("model", "tie_threshold"),
+    "chat": ("model", "base_url", "api_key_env", "tie_threshold"),
+}
+
+
+class JudgeConfig(Strict):
+    """The pairwise judge of online DPO (:mod:`turngym.rewards`)."""
+
+    kind: JudgeKind = Field(
+        "rule",
+        description="rule: the environment's outcome (won, then return, then shorter); llm: a "
+        "local model's answer log-odds in both orders; chat: an OpenAI-compatible endpoint",
+    )
+    model: str | None = Field(
+        None,
+        description="llm: 'policy' (a frozen copy of the policy as online training starts) or a "
+        "Hugging Face name or path; chat: the model name the server expects",
+    )
+    base_url: str | None = Field(None, description="chat: the API root, e.g. http://host:8000/v1")
+    api_key_env: str | None = Field(
+        None, description="chat: environment variable holding the API key (unset: no key sent)"
+    )
+    tie_threshold: float = Field(
+        0.0, ge=0, description="llm, chat: |margin| at or below which a pair is a tie (dropped)"
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> JudgeConfig:
+        reads = JUDGE_FIELDS[self.kind]
+        stray = sorted(self.model_fields_set - set(reads) - {"kind"})
+        if stray:
+            readers = sorted(k for k, fields in JUDGE_FIELDS.items() if set(stray) & set(fields))
+            raise ValueError(f"kind {self.kind!r} does not read {', '.join(stray)} (only "
+                             f"{' and '.join(readers)} judges do); remove it")  # fmt: skip
+        needed = {
+            "llm": {"model": "'policy' or a Hugging Face name or path"},
+            "chat": {"base_url": "the API root", "model": "the name the server expects"},
+        }.get(self.kind, {})
+        missing = [f"{name} ({what})" for name, what in needed.items() if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"kind {self.kind!r} needs {' and '.join(missing)}")
+        if self.api_key_env and self.api_key_env not in os.environ:
+            raise ValueError(f"api_key_env={self.api_key_env!r} names an environment variable "
+                             "that is not set; export it or remove api_key_env")  # fmt: skip
+        return self
+
+
+class OnlinePreferenceConfig(Strict):
+    """Online DPO from AI feedback (OAIF, :mod:`turngym.algos.online_dpo`): read with
+    ``mode: online``."""
+
+    iterations: int = Field(50, gt=0, description="rollout, judge and update iterations")
+    tasks_per_iteration: int = Field(
+        64, gt=0, description="N: train tasks per iteration, 2 rollouts each, at most one pair"
+    )
+    updates_per_iteration: int = Field(
+        1, gt=0, description="gradient steps on each iteration's pairs (1 in OAIF)"
+    )
+    eval_every: int = Field(
+        0, ge=0, description="evaluate every k iterations into metrics.jsonl (0: before/after)"
+    )
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+
 class PreferenceTrainConfig(RunBasics):
     output_dir: str = Field("runs/preference", description="the checkpoint, with result.json")
 
 
+#: fields read in one mode only, by section: a config that sets them in the other mode fails
+OFFLINE_ONLY_FIELDS = {
+    "pairs": ("sources", "tasks", "samples_per_task"),
+    "algo": ("epochs", "batch_size", "reference_update"),
+}
+
+
 class PreferenceRunConfig(Strict):
+    mode: Literal["offline", "online"] = Field(
+        "offline",
+        description="offline: train on pairs of one sample of episodes (pairs, algo.epochs); "
+        "online: OAIF, fresh judged pairs every iteration (online)",
+    )
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
-    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    pairs: PairsConfig = Field(
+        default_factory=PairsConfig, description="online mode reads only pairs.shape"
+    )
+    online: OnlinePreferenceConfig = Field(default_factory=OnlinePreferenceConfig)
     algo: PreferenceAlgoConfig = Field(default_factory=PreferenceAlgoConfig)
     train: PreferenceTrainConfig = Field(default_factory=PreferenceTrainConfig)
 
     @model_validator(mode="after")
+    def _fields_of_mode(self) -> PreferenceRunConfig:
+        if self.mode == "offline" and "online" in self.model_fields_set:
+            raise ValueError("the online block is read only with mode: online; set mode: online "
+                             "or remove the block")  # fmt: skip
+        if self.mode == "online":
+            stray = [
+                f"{section}.{name}"
+                for section, names in OFFLINE_ONLY_FIELDS.items()
+                for name in names
+                if name in getattr(self, section).model_fields_set
+            ]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} read only in "
+                    "offline mode (mode: online draws online.tasks_per_iteration fresh tasks "
+                    "every iteration and steps online.updates_per_iteration times on their "
+                    "pairs); remove it, or set mode: offline"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _enough_train_tasks(self) -> PreferenceRunConfig:
-        needed = self.warm_start.expert_tasks + self.pairs.tasks
+        per_mode = "pairs.tasks" if self.mode == "offline" else "online.tasks_per_iteration"
+        sampled = self.pairs.tasks if self.mode == "offline" else self.online.tasks_per_iteration
+        needed = self.warm_start.expert_tasks + sampled
         available = self.env.train_tasks.stop - self.env.train_tasks.start
         if needed > available:
-            raise ValueError(f"warm_start.expert_tasks + pairs.tasks = {needed} distinct tasks, "
+            raise ValueError(f"warm_start.expert_tasks + {per_mode} = {needed} distinct tasks, "
                              f"but env.train_tasks holds {available}")  # fmt: skip
         return self
 

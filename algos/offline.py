@@ -10,7 +10,9 @@
   a frozen reference, in mini-batches; each side's log pi(y) sums its units over all turns, with
   every unit tagged by its turn for DMPO. Shapes: ``step`` (each turn scored on its own prompt)
   or ``conversation`` (one sequence per trajectory); see :mod:`turngym.algos.pairs`. KTO reads
-  the pairs unpaired (:func:`kto_batch`), TDPO adds per-unit sequential KL (:func:`tdpo_batch`).
+  the pairs unpaired (:func:`kto_batch`), TDPO adds per-unit sequential KL (:func:`tdpo_batch`);
+  :func:`loss_batch` picks the builder by loss name (online DPO uses it through
+  :func:`train_preference` too).
 
 Both return metrics and, given ``output_dir``, save a ``save_pretrained`` folder with the
 tokenizer and ``turngym_agent.json``, which ``turngym eval`` and transformers load.
@@ -230,13 +232,15 @@ def train_preference(
     output_dir: str | Path | None = None,
     reference_sync_steps: int | None = None,
     reference_alpha: float = 1.0,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> dict[str, float]:
     """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
 
     ``reference`` defaults to a frozen copy of ``model`` as it is on entry; its log-probs are
-    computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``).
-    ``kto`` averages over the 2B unpaired sides of a mini-batch of B pairs (:func:`kto_batch`);
-    ``tdpo1``/``tdpo2`` score policy and reference per mini-batch (:func:`tdpo_batch`).
+    computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``); each
+    mini-batch is built by :func:`loss_batch`. ``optimizer``: one over ``model``'s parameters
+    whose state carries over between calls (online DPO steps it every iteration); None: a fresh
+    AdamW at ``learning_rate``.
 
     TR-DPO (Gorbatovski et al., 2024): with ``reference_sync_steps`` = tau, every tau optimizer
     steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
@@ -251,25 +255,15 @@ def train_preference(
     if reference is None:
         reference = copy.deepcopy(model)
     reference.eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-
-    def reference_logprobs(indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
-        with torch.no_grad():
-            return [
-                trajectory_logprobs(reference, tokenizer, [pairs[i].chosen, pairs[i].rejected],
-                                    agent_config, shape)
-                for i in indices
-            ]  # fmt: skip
-
-    # TDPO scores the reference per mini-batch (it needs whole distributions, not log-probs)
-    per_batch = bool(reference_sync_steps) or loss in SEQUENTIAL_KL_LOSSES
-    ref = None if per_batch else reference_logprobs(list(range(len(pairs))))
-
-    def reference_of(indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
-        return [ref[i] for i in indices] if ref is not None else reference_logprobs(indices)
-
+    # reference log-probs once for all epochs, unless the reference moves (TR-DPO) or the loss
+    # reads whole distributions (TDPO): then loss_batch scores them per mini-batch
+    ref = None
+    if not reference_sync_steps and loss not in SEQUENTIAL_KL_LOSSES:
+        ref = reference_logprobs(reference, tokenizer, pairs, agent_config, shape)
     steps = 0
     losses, accuracies, margins = [], [], []
     model.train()
@@ -278,14 +272,8 @@ def train_preference(
         for begin in range(0, len(order), batch_size):
             index = order[begin : begin + batch_size]
             chunk = [pairs[i] for i in index]
-            if loss in SEQUENTIAL_KL_LOSSES:
-                batch = tdpo_batch(model, reference, tokenizer, chunk, agent_config, shape)
-            elif loss == "kto":
-                batch = kto_batch(model, reference, tokenizer, chunk, reference_of(index),
-                                  agent_config, shape)  # fmt: skip
-            else:
-                batch = preference_batch(model, tokenizer, chunk, reference_of(index),
-                                         agent_config, shape)  # fmt: skip
+            batch = loss_batch(loss, model, reference, tokenizer, chunk, agent_config, shape,
+                               None if ref is None else [ref[i] for i in index])  # fmt: skip
             per_example, metrics = loss_fn(batch, loss_config)
             _optimizer_step(model, optimizer, per_example.mean(), max_grad_norm)
             steps += 1
@@ -302,6 +290,50 @@ def train_preference(
     if output_dir is not None:
         save_policy(output_dir, model, tokenizer, agent_config, summary)
     return summary
+
+
+def reference_logprobs(
+    reference_model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    agent_config: AgentConfig,
+    shape: str = "step",
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`trajectory_logprobs` of each pair's ``[chosen, rejected]`` under the reference,
+    without grad: the ``reference`` argument of the batch builders."""
+    with torch.no_grad():
+        return [
+            trajectory_logprobs(reference_model, tokenizer, [p.chosen, p.rejected], agent_config,
+                                shape)
+            for p in pairs
+        ]  # fmt: skip
+
+
+def loss_batch(
+    loss: str,
+    model: torch.nn.Module,
+    reference_model: torch.nn.Module,
+    tokenizer: Any,
+    pairs: list[PreferencePair],
+    agent_config: AgentConfig,
+    shape: str = "step",
+    reference: list[tuple[torch.Tensor, ...]] | None = None,
+) -> PreferenceBatch | KTOBatch:
+    """The input of the registered preference loss named ``loss`` on ``pairs``, with grad
+    through ``model``: :func:`tdpo_batch` for ``tdpo1``/``tdpo2``, :func:`kto_batch` for
+    ``kto``, :func:`preference_batch` for the others.
+
+    ``reference`` holds :func:`reference_logprobs` of ``pairs`` when they were scored ahead
+    (e.g. once for all epochs); None: they are scored now. TDPO always scores
+    ``reference_model`` itself (it reads whole distributions).
+    """
+    if loss in SEQUENTIAL_KL_LOSSES:
+        return tdpo_batch(model, reference_model, tokenizer, pairs, agent_config, shape)
+    if reference is None:
+        reference = reference_logprobs(reference_model, tokenizer, pairs, agent_config, shape)
+    if loss == "kto":
+        return kto_batch(model, reference_model, tokenizer, pairs, reference, agent_config, shape)
+    return preference_batch(model, tokenizer, pairs, reference, agent_config, shape)
 
 
 @torch.no_grad()

@@ -14,7 +14,8 @@ Each iteration t:
 
    with log pi(y) = sum_j log pi(y_j | prompt_j) over the turns j (``shape="step"``, see
    :mod:`turngym.algos.pairs`); DMPO, IPO, SimPO, ORPO, TDPO and KTO (reading the pairs
-   unpaired) plug in the same way, through the batch builders of :mod:`turngym.algos.offline`.
+   unpaired) plug in the same way: the step is :func:`turngym.algos.offline.train_preference`
+   on one full batch, with the optimizer kept across iterations.
 
 The pairs are on-policy at every step, which is what makes it online; the reference never moves.
 The judge's agreement with the environment's ``won`` is logged where the two sides differ in it.
@@ -40,13 +41,7 @@ from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory
 from turngym.rewards.judge import PairwiseJudge, Verdict
 
-from .offline import (
-    SEQUENTIAL_KL_LOSSES,
-    kto_batch,
-    preference_batch,
-    tdpo_batch,
-    trajectory_logprobs,
-)
+from .offline import train_preference
 from .pairs import PreferencePair
 from .registry import get_preference_loss
 
@@ -136,7 +131,7 @@ class OnlineDPO:
         reference: torch.nn.Module | None = None,
     ):
         self.config = config or OnlineDPOConfig()
-        self.loss_fn = get_preference_loss(self.config.loss)
+        get_preference_loss(self.config.loss)  # an unknown name fails here, not mid-run
         self.model, self.tokenizer, self.judge, self.pool = model, tokenizer, judge, pool
         self.train_tasks = list(train_tasks)
         if len(self.train_tasks) < self.config.tasks_per_iteration:
@@ -180,46 +175,21 @@ class OnlineDPO:
         )
 
     def update(self, pairs: list[PreferencePair]) -> dict[str, float]:
-        """``updates_per_iteration`` steps on mean_i L(y_w^i, y_l^i); metrics of the last one
-        (measured before it was applied)."""
+        """``updates_per_iteration`` full-batch steps on mean_i L(y_w^i, y_l^i) through
+        :func:`~turngym.algos.offline.train_preference` (one optimizer, kept across
+        iterations); metrics of the last step (measured before it was applied)."""
         cfg = self.config
-        reference = None
-        if cfg.loss not in SEQUENTIAL_KL_LOSSES:  # TDPO scores the reference itself
-            with torch.no_grad():
-                reference = [
-                    trajectory_logprobs(self.reference, self.tokenizer, [p.chosen, p.rejected],
-                                        self.agent_config, cfg.shape)
-                    for p in pairs
-                ]  # fmt: skip
-        self.model.train()
-        for _ in range(cfg.updates_per_iteration):
-            per_example, metrics = self.loss_fn(self._batch(pairs, reference), cfg.loss_config)
-            loss = per_example.mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
-        self.model.eval()
-        if "chosen_rewards" in metrics:
-            chosen, rejected = metrics["chosen_rewards"], metrics["rejected_rewards"]
-        else:  # KTO: one implied reward per side, the chosen sides first
-            chosen, rejected = metrics["rewards"][: len(pairs)], metrics["rewards"][len(pairs) :]
+        summary = train_preference(
+            self.model, self.tokenizer, pairs, self.agent_config, loss=cfg.loss,
+            loss_config=cfg.loss_config, reference=self.reference, shape=cfg.shape,
+            epochs=cfg.updates_per_iteration, batch_size=len(pairs),
+            max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, optimizer=self.optimizer,
+        )  # fmt: skip
         return {
-            f"{cfg.loss}/loss": loss.item(),
-            f"{cfg.loss}/reward_margin": (chosen - rejected).mean().item(),
-            f"{cfg.loss}/reward_accuracy": (chosen > rejected).float().mean().item(),
+            f"{cfg.loss}/loss": summary[f"{cfg.loss}/loss_last"],
+            f"{cfg.loss}/reward_margin": summary[f"{cfg.loss}/reward_margin_last"],
+            f"{cfg.loss}/reward_accuracy": summary[f"{cfg.loss}/reward_accuracy_last"],
         }
-
-    def _batch(self, pairs: list[PreferencePair], reference: list | None) -> Any:
-        """The loss's input, built by :mod:`turngym.algos.offline` as ``train_preference`` does."""
-        cfg, model, tokenizer = self.config, self.model, self.tokenizer
-        if cfg.loss in SEQUENTIAL_KL_LOSSES:
-            return tdpo_batch(model, self.reference, tokenizer, pairs, self.agent_config, cfg.shape)
-        if cfg.loss == "kto":
-            return kto_batch(
-                model, self.reference, tokenizer, pairs, reference, self.agent_config, cfg.shape
-            )
-        return preference_batch(model, tokenizer, pairs, reference, self.agent_config, cfg.shape)
 
     def step(self) -> dict[str, float]:
         """One iteration: collect, judge, update. Returns its metrics."""

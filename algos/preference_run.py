@@ -1,23 +1,38 @@
-"""Offline preference training from a :class:`~turngym.algos.config.PreferenceRunConfig`.
+"""Preference training from a :class:`~turngym.algos.config.PreferenceRunConfig`, offline or
+online (``mode``).
 
 1. Load the policy (the tiny offline model or a Hugging Face name or path) and evaluate it on
    held-out tasks.
 2. Optionally warm-start it with behaviour cloning on expert episodes (``warm_start``), and
    evaluate again.
-3. Sample ``pairs.samples_per_task`` episodes on each of ``pairs.tasks`` train tasks (disjoint
-   from the warm-start tasks) and build pairs from ``pairs.sources``.
-4. Train the policy on them with ``algo.loss`` against the policy of step 3 as the reference
-   (TR-DPO updates with ``algo.reference_update.tau``), and evaluate once more.
+3. Train it against the policy of this step as the reference, on train tasks disjoint from the
+   warm-start tasks:
+
+   - ``mode: offline``: sample ``pairs.samples_per_task`` episodes on each of ``pairs.tasks``
+     tasks, build pairs from ``pairs.sources``, and train on them with ``algo.loss`` (TR-DPO
+     updates the reference with ``algo.reference_update.tau``);
+   - ``mode: online``: ``online.iterations`` of online DPO from AI feedback
+     (:mod:`turngym.algos.online_dpo`): two rollouts on each of ``online.tasks_per_iteration``
+     fresh tasks, the ``online.judge`` picks each pair's winner, ``algo.loss`` steps on the
+     pairs; one row of metrics per iteration in ``metrics.jsonl``, with an evaluation every
+     ``online.eval_every`` iterations.
+
+4. Evaluate once more.
 
 ``train.output_dir`` ends as a checkpoint that ``turngym eval --checkpoint DIR`` loads (model,
 tokenizer, ``turngym_agent.json``, ``run_config.yaml``), with ``result.json``::
 
     turngym preference configs/dmpo.yaml algo.loss=dpo train.output_dir=runs/dpo
+    turngym preference configs/online_dpo.yaml online.judge.kind=llm online.judge.model=policy
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +45,13 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import TransformersBackend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.rewards import ChatCompletionsJudge, LLMJudge, PairwiseJudge, RuleJudge
 
-from .config import PreferenceRunConfig
-from .evaluate import evaluate_policy
+from .config import JudgeConfig, PreferenceRunConfig
+from .evaluate import EvalReport, evaluate_policy
+from .metrics import MetricsLogger
 from .offline import expert_trajectories, save_policy, sft, train_preference
+from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
 from .trainer import load_policy
 
@@ -62,6 +80,112 @@ def collect_pairs(
     return pairs, stats
 
 
+def train_offline(
+    model: torch.nn.Module, tokenizer: Any, agent: Agent, pool: EnvPool,
+    config: PreferenceRunConfig, task_ids: list[int],
+) -> dict[str, float]:  # fmt: skip
+    """Step 3, offline: pairs from one sample of episodes on ``task_ids``, then ``algo.loss``."""
+    pairs, metrics = collect_pairs(agent, pool, config, task_ids)
+    tqdm.write(f"{len(pairs)} pairs from {metrics['pairs/sampled_episodes']:.0f} episodes "
+               f"({metrics['pairs/sampled_success_rate']:.1%} won)")  # fmt: skip
+    if not pairs:
+        raise RuntimeError(
+            f"no preference pairs from {config.pairs.sources}: every sampled episode tied "
+            "with its comparison; raise pairs.tasks or pairs.samples_per_task"
+        )
+    algo = config.algo
+    metrics.update(train_preference(
+        model, tokenizer, pairs, agent.config, loss=algo.loss,
+        loss_config=algo.settings_of(algo.loss), shape=config.pairs.shape, epochs=algo.epochs,
+        batch_size=algo.batch_size, learning_rate=algo.learning_rate,
+        max_grad_norm=algo.max_grad_norm, seed=config.train.seed,
+        reference_sync_steps=algo.reference_update.tau or None,
+        reference_alpha=algo.reference_update.alpha,
+    ))  # fmt: skip
+    return metrics
+
+
+def make_judge(settings: JudgeConfig, policy: torch.nn.Module, tokenizer: Any) -> PairwiseJudge:
+    """The judge ``online.judge`` describes; ``policy`` (with ``tokenizer``) is the frozen model
+    that ``kind: llm, model: policy`` judges with."""
+    if settings.kind == "rule":
+        return RuleJudge()
+    threshold = settings.tie_threshold
+    if settings.kind == "llm" and settings.model == "policy":
+        return LLMJudge.from_model(policy, tokenizer, tie_threshold=threshold)
+    if settings.kind == "llm":
+        return LLMJudge.from_pretrained(settings.model, tie_threshold=threshold)
+    api_key = os.environ[settings.api_key_env] if settings.api_key_env else None
+    return ChatCompletionsJudge(settings.base_url, settings.model, api_key=api_key,
+                                tie_threshold=threshold)  # fmt: skip
+
+
+def train_online(
+    model: torch.nn.Module, tokenizer: Any, agent_config: AgentConfig, pool: EnvPool,
+    config: PreferenceRunConfig, task_ids: list[int], evaluate: Callable[[str, int], EvalReport],
+    logger: MetricsLogger,
+) -> dict[str, float]:  # fmt: skip
+    """Step 3, online: ``online.iterations`` of :class:`~turngym.algos.online_dpo.OnlineDPO` on
+    ``task_ids``, each logged to ``metrics.jsonl``; returns totals over the run."""
+    settings, algo = config.online, config.algo
+    reference = copy.deepcopy(model).eval().requires_grad_(False)  # pi_ref, and the "policy" judge
+    judge = make_judge(settings.judge, reference, tokenizer)
+    options = OnlineDPOConfig(
+        tasks_per_iteration=settings.tasks_per_iteration, loss=algo.loss,
+        loss_config=algo.settings_of(algo.loss), shape=config.pairs.shape,
+        learning_rate=algo.learning_rate, updates_per_iteration=settings.updates_per_iteration,
+        max_grad_norm=algo.max_grad_norm, seed=config.train.seed,
+    )  # fmt: skip
+    online = OnlineDPO(model, tokenizer, judge, pool, task_ids, agent_config, options, reference)
+    history = []
+    bar = tqdm(range(1, settings.iterations + 1), desc=f"online {algo.loss}",
+               disable=not config.train.progress)  # fmt: skip
+    for iteration in bar:
+        metrics = online.step()
+        metrics.pop("iteration")  # OnlineDPO counts from 0; the log counts finished iterations
+        logger.log(iteration, metrics)
+        history.append(metrics)
+        bar.set_postfix(pairs=f"{metrics['judge/pairs']:.0f}",
+                        won=f"{metrics['rollout/success_rate']:.2f}")  # fmt: skip
+        if settings.eval_every and iteration % settings.eval_every == 0:
+            if iteration < settings.iterations:  # the last one is the "after" evaluation
+                evaluate(f"iteration {iteration}", iteration)
+    return online_summary(history, algo.loss)
+
+
+def online_summary(history: list[dict[str, float]], loss: str) -> dict[str, float]:
+    """Totals over the online iterations (agreement with ``won`` pooled over the pairs)."""
+    decided = sum(m["judge/pairs_differing_in_won"] for m in history)
+    agreeing = sum(m["judge/agreement_with_won"] * m["judge/pairs_differing_in_won"]
+                   for m in history if m["judge/pairs_differing_in_won"])  # fmt: skip
+    losses = [m[f"{loss}/loss"] for m in history if math.isfinite(m[f"{loss}/loss"])]
+    return {
+        "online/iterations": float(len(history)),
+        "online/episodes": float(sum(2 * (m["judge/pairs"] + m["judge/ties"]) for m in history)),
+        "judge/pairs": float(sum(m["judge/pairs"] for m in history)),
+        "judge/ties": float(sum(m["judge/ties"] for m in history)),
+        "judge/agreement_with_won": agreeing / decided if decided else math.nan,
+        "judge/pairs_differing_in_won": float(decided),
+        "rollout/success_rate_last": history[-1]["rollout/success_rate"],
+        f"{loss}/loss_last": losses[-1] if losses else math.nan,
+        **{key: float(sum(m[key] for m in history))
+           for key in ("time/rollout_s", "time/judge_s", "time/train_s")},
+    }  # fmt: skip
+
+
+def split_train_tasks(config: PreferenceRunConfig) -> tuple[list[int], list[int]]:
+    """Disjoint warm-start and training task ids from ``env.train_tasks``: offline, one draw of
+    ``warm_start.expert_tasks + pairs.tasks`` ids; online, the warm-start draw and every other
+    train task (online DPO draws its own from them each iteration)."""
+    warm, tasks = config.warm_start.expert_tasks, config.env.train_tasks
+    rng = np.random.default_rng(config.train.seed)
+    needed = warm + config.pairs.tasks if config.mode == "offline" else warm
+    drawn = (rng.choice(tasks.stop - tasks.start, needed, replace=False) + tasks.start).tolist()
+    if config.mode == "offline":
+        return drawn[:warm], drawn[warm:]
+    return drawn, sorted(set(range(tasks.start, tasks.stop)) - set(drawn))
+
+
 def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     """Steps 1-4 of the module docstring; returns the evaluations, metrics and checkpoint."""
     run, warm = config.train, config.warm_start
@@ -76,51 +200,43 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     backend = TransformersBackend(model, tokenizer)
     agent = Agent(backend, tokenizer, agent_config, seed=run.seed)
     (output / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
-    # warm-start and pair tasks: disjoint draws from the train range
-    tasks, needed = config.env.train_tasks, warm.expert_tasks + config.pairs.tasks
-    rng = np.random.default_rng(run.seed)
-    task_ids = (rng.choice(tasks.stop - tasks.start, needed, replace=False) + tasks.start).tolist()
+    warm_ids, train_ids = split_train_tasks(config)
     eval_ids = config.env.eval_task_ids(run.eval_episodes)
     evaluations: dict[str, dict[str, Any]] = {}
     metrics: dict[str, float] = {}
+    logger = MetricsLogger(output) if config.mode == "online" else None
 
-    def evaluate(stage: str) -> None:
+    def evaluate(stage: str, iteration: int = 0) -> EvalReport:
         model.eval()
         report = evaluate_policy(backend, tokenizer, agent_config, pool, eval_ids, run.seed,
                                  run.progress)  # fmt: skip
-        evaluations[stage] = report.to_dict()
+        if stage in ("before", "warm_start", "after"):
+            evaluations[stage] = report.to_dict()
+        if logger is not None:
+            logger.log(iteration, {"eval/success_rate": report.success_rate,
+                                   "eval/mean_return": report.mean_return,
+                                   "eval/mean_length": report.mean_length})  # fmt: skip
         tqdm.write(f"[{stage}] eval: {report.summary()}")
+        return report
 
     with EnvPool(config.env.id, config.env.make_kwargs(), num_slots=64) as pool:
         evaluate("before")
         if warm.expert_tasks:
             demonstrations = expert_trajectories(
-                agent, config.env.id, task_ids[: warm.expert_tasks], config.env.make_kwargs()
+                agent, config.env.id, warm_ids, config.env.make_kwargs()
             )
             metrics.update(sft(model, tokenizer, demonstrations, agent_config, epochs=warm.epochs,
                                batch_size=warm.batch_size, learning_rate=warm.learning_rate,
                                seed=run.seed))  # fmt: skip
             evaluate("warm_start")
-        pairs, stats = collect_pairs(agent, pool, config, task_ids[warm.expert_tasks :])
-        metrics.update(stats)
-        tqdm.write(f"{len(pairs)} pairs from {stats['pairs/sampled_episodes']:.0f} episodes "
-                   f"({stats['pairs/sampled_success_rate']:.1%} won)")  # fmt: skip
-        if not pairs:
-            raise RuntimeError(
-                f"no preference pairs from {config.pairs.sources}: every sampled episode tied "
-                "with its comparison; raise pairs.tasks or pairs.samples_per_task"
-            )
-        algo = config.algo
-        trained = train_preference(
-            model, tokenizer, pairs, agent_config, loss=algo.loss,
-            loss_config=algo.settings_of(algo.loss), shape=config.pairs.shape, epochs=algo.epochs,
-            batch_size=algo.batch_size, learning_rate=algo.learning_rate,
-            max_grad_norm=algo.max_grad_norm, seed=run.seed,
-            reference_sync_steps=algo.reference_update.tau or None,
-            reference_alpha=algo.reference_update.alpha,
-        )  # fmt: skip
-        metrics.update(trained)
-        evaluate("after")
+        if config.mode == "offline":
+            metrics.update(train_offline(model, tokenizer, agent, pool, config, train_ids))
+        else:
+            metrics.update(train_online(model, tokenizer, agent_config, pool, config, train_ids,
+                                        evaluate, logger))  # fmt: skip
+        evaluate("after", config.online.iterations if config.mode == "online" else 0)
+    if logger is not None:
+        logger.close()
     save_policy(output, model, tokenizer, agent_config, metrics)
     result = {**evaluations, "metrics": metrics, "checkpoint": str(output)}
     (output / "result.json").write_text(json.dumps(result, indent=2))

@@ -284,8 +284,9 @@ class Trainer:
 
     def _greedy_rollouts(self, members: list[Trajectory]) -> list[Trajectory]:
         """ReMax's baselines: one argmax rollout from each group's initial state (all groups in
-        one batched run), marked by the suffix ``algo.remax.greedy_episode_suffix`` names."""
-        suffix = self.config.algo.remax.greedy_episode_suffix or "/greedy"
+        one batched run), marked by the suffix ``algo.remax.greedy_episode_suffix`` names (the
+        config requires one: ReMax finds the baselines by it)."""
+        suffix = self.config.algo.remax.greedy_episode_suffix
         config = dataclasses.replace(self.agent_config, temperature=0.0)
         greedy = Agent(self.agent.backend, self.tokenizer, config)
         specs = [EpisodeSpec(m.group_id + suffix, m.group_id, m.task_id, m.seed) for m in members]

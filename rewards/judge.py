@@ -182,10 +182,16 @@ class LLMJudge:
     def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> LLMJudge:
         """A judge on a Hugging Face model name or local folder (transformers backend)."""
         backend = TransformersBackend.from_pretrained(name_or_path)
-        context = getattr(backend.model.config, "max_position_embeddings", None)
+        return cls.from_model(backend.model, backend.tokenizer, **kwargs)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, **kwargs: Any) -> LLMJudge:
+        """A judge on a loaded ``transformers`` causal LM (e.g. a frozen copy of the policy);
+        ``max_prompt_tokens`` defaults to its context length."""
+        context = getattr(model.config, "max_position_embeddings", None)
         if context and "max_prompt_tokens" not in kwargs:
             kwargs["max_prompt_tokens"] = context - 8  # room for the answer tokens
-        return cls(backend, backend.tokenizer, **kwargs)
+        return cls(TransformersBackend(model, tokenizer), tokenizer, **kwargs)
 
     def prompt_ids(self, first: Trajectory, second: Trajectory) -> list[int]:
         """Token ids of the question with ``first`` shown as A, up to where the answer goes."""

@@ -1,9 +1,13 @@
 import json
+import math
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from turngym.algos.cli import app
+from turngym.algos.metrics import read_metrics
 from turngym.envs.household import generate_room
 
 runner = CliRunner()
@@ -69,6 +73,15 @@ def test_eval_rejects_a_folder_that_is_not_a_checkpoint(tmp_path):
     assert result.exit_code == 2 and "save_pretrained" in result.output
 
 
+def assert_eval_runs_on(checkpoint, report_path):
+    """``turngym eval`` loads ``checkpoint`` and writes a 3-episode report."""
+    result = runner.invoke(app, ["eval", "--checkpoint", str(checkpoint), "--env",
+                                 "turngym/Household-v0", "--episodes", "3",
+                                 "--output", str(report_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(report_path.read_text())["episodes"] == 3
+
+
 TINY_PREFERENCE = [  # a 1-layer, 32-wide model and a handful of episodes: seconds of work
     "model.tiny.hidden_size=32", "model.tiny.intermediate_size=64", "model.tiny.num_layers=1",
     "model.tiny.vocab_size=300", "warm_start.expert_tasks=8", "pairs.tasks=6",
@@ -86,11 +99,7 @@ def test_preference_then_eval_the_checkpoint(tmp_path):
     assert "after dmpo" in result.output
     saved = json.loads((out / "result.json").read_text())
     assert {"before", "warm_start", "after"} <= saved.keys() and saved["metrics"]["pairs/count"] > 0
-    report_path = tmp_path / "report.json"
-    result = runner.invoke(app, ["eval", "--checkpoint", str(out), "--env", "turngym/Household-v0",
-                                 "--episodes", "3", "--output", str(report_path)])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert json.loads(report_path.read_text())["episodes"] == 3
+    assert_eval_runs_on(out, tmp_path / "report.json")
 
 
 @pytest.mark.parametrize(
@@ -103,6 +112,62 @@ def test_preference_then_eval_the_checkpoint(tmp_path):
 def test_preference_config_mistake_exits_2_naming_the_field(tmp_path, override, fragments):
     result = runner.invoke(
         app, ["preference", "configs/dmpo.yaml", override, f"train.output_dir={tmp_path}"]
+    )
+    assert result.exit_code == 2
+    assert all(fragment in result.output for fragment in fragments), result.output
+    assert not list(tmp_path.iterdir())  # failed before any work
+
+
+ONLINE = [  # 2 iterations of 8 tasks x 2 rollouts, 4 held-out episodes: seconds of work
+    "online.iterations=2", "online.tasks_per_iteration=8", "online.eval_every=1",
+    "train.eval_episodes=4", "train.progress=false",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "judge", [["online.judge.kind=rule"], ["online.judge.kind=llm", "online.judge.model=policy"]]
+)
+def test_online_preference_then_eval_the_checkpoint(tmp_path, tiny_model_dir, judge):
+    out = tmp_path / "online"
+    args = ["preference", "configs/online_dpo.yaml", f"model.name_or_path={tiny_model_dir}",
+            *ONLINE, *judge, f"train.output_dir={out}"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    kind = judge[0].partition("=")[2]
+    assert "before -> " in result.output and f"after online dpo ({kind} judge)" in result.output
+    saved = json.loads((out / "result.json").read_text())
+    assert {"before", "after"} <= saved.keys() and saved["after"]["episodes"] == 4
+    metrics = saved["metrics"]
+    assert metrics["online/iterations"] == 2 and metrics["online/episodes"] == 2 * 2 * 8
+    assert metrics["judge/pairs"] + metrics["judge/ties"] == 2 * 8
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["iteration"] for r in rows if "judge/pairs" in r] == [1, 2]
+    assert [r["iteration"] for r in rows if "eval/success_rate" in r] == [0, 1, 2]
+    if kind == "llm":  # the policy's own copy judges: every pair decided, so the policy moved
+        assert metrics["judge/ties"] == 0
+        assert all(math.isfinite(r["judge/position_bias"]) for r in rows if "judge/pairs" in r)
+        start, end = (load_file(str(d / "model.safetensors")) for d in (tiny_model_dir, out))
+        assert any(not torch.equal(start[name], end[name]) for name in start)
+    assert_eval_runs_on(out, tmp_path / "report.json")
+
+
+@pytest.mark.parametrize(
+    "config, override, fragments",
+    [
+        ("online_dpo", "online.judge.kind=llm", ["online.judge", "needs model", "'policy'"]),
+        ("online_dpo", "online.judge.base_url=http://x", ["does not read base_url"]),
+        ("online_dpo", "online.judge.kidn=llm", ["online.judge.kidn", "unknown key", "kind"]),
+        ("online_dpo", "online.iterations=0", ["online.iterations", "greater than 0"]),
+        ("online_dpo", "pairs.tasks=8", ["pairs.tasks is read only in offline mode"]),
+        ("online_dpo", "mode=batch", ["mode", "'offline' or 'online'", "'batch'"]),
+        ("dmpo", "online.iterations=3", ["online block is read only with mode: online"]),
+    ],
+)
+def test_online_preference_config_mistake_exits_2_naming_the_field(
+    tmp_path, config, override, fragments
+):
+    result = runner.invoke(
+        app, ["preference", f"configs/{config}.yaml", override, f"train.output_dir={tmp_path}"]
     )
     assert result.exit_code == 2
     assert all(fragment in result.output for fragment in fragments), result.output

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_validates():
     paths = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(paths) >= 2
-    for path in paths:  # an offline preference config is the one with a pairs block
-        schema = PreferenceRunConfig if "pairs" in yaml.safe_load(path.read_text()) else RunConfig
+    for path in paths:  # a preference config is one with a pairs block or a mode
+        preference = {"pairs", "mode"} & set(yaml.safe_load(path.read_text()))
+        schema = PreferenceRunConfig if preference else RunConfig
         assert isinstance(load_config(path, schema=schema), schema)
 
 
@@ -33,6 +34,8 @@ def test_dotted_overrides_are_parsed_as_yaml():
         ("agent.mode=shout", ["agent.mode", "'generate' or 'choose'", "'shout'"]),
         ("rollout.group_size=0", ["rollout.group_size", "greater than 0"]),
         ("algo.grpo.epsilon=-1", ["algo.grpo.epsilon", "greater than or equal to 0"]),
+        ("algo.remax.greedy_episode_suffix=null", ["algo.remax", "greedy_episode_suffix=None"]),
+        ("algo.remax.greedy_episode_suffix=''", ["algo.remax", "non-empty string"]),
         ("nonsense=1", ["nonsense", "unknown key", "algo"]),
     ],
 )
@@ -87,3 +90,32 @@ def test_preference_config_reads_each_losses_block():
     assert config.algo.settings_of(config.algo.loss).alpha == 0.3
     assert config.pairs.sources == ["step"]
     assert config.train.output_dir == "runs/preference"
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("online.judge.kind=chat", ["online.judge", "needs base_url", "and model"]),
+        ("online.judge.model=policy", ["online.judge", "'rule' does not read model", "llm"]),
+        ("online.judge.tie_threshold=-1", ["online.judge.tie_threshold", "greater than or equal"]),
+        ("online.judge.kind=judge", ["online.judge.kind", "'rule', 'llm' or 'chat'"]),
+        ("algo.epochs=3", ["algo.epochs is read only in offline mode"]),
+        ("online.tasks_per_iteration=100001", ["online.tasks_per_iteration = 100001"]),
+    ],
+)
+def test_online_preference_config_mistakes_name_the_field(override, fragments):
+    with pytest.raises(ConfigError) as error:
+        load_config(ROOT / "configs" / "online_dpo.yaml", [override], PreferenceRunConfig)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_online_chat_judge_needs_its_api_key_in_the_environment(monkeypatch):
+    chat = ["online.judge.kind=chat", "online.judge.base_url=http://localhost:8000/v1",
+            "online.judge.model=judge", "online.judge.api_key_env=TURNGYM_TEST_KEY"]  # fmt: skip
+    monkeypatch.delenv("TURNGYM_TEST_KEY", raising=False)
+    with pytest.raises(ConfigError, match="online.judge: api_key_env='TURNGYM_TEST_KEY'.*not set"):
+        load_config(ROOT / "configs" / "online_dpo.yaml", chat, PreferenceRunConfig)
+    monkeypatch.setenv("TURNGYM_TEST_KEY", "secret")
+    config = load_config(ROOT / "configs" / "online_dpo.yaml", chat, PreferenceRunConfig)
+    assert config.mode == "online" and config.online.judge.api_key_env == "TURNGYM_TEST_KEY"

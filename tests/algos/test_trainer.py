@@ -232,10 +232,13 @@ def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
     trainer.close()
 
 
-def test_remax_adds_one_greedy_rollout_per_group(tmp_path):
-    trainer = Trainer(small_config(tmp_path, "algo.advantage=remax"))
+@pytest.mark.parametrize("suffix", ["/greedy", "_argmax"])
+def test_remax_adds_one_greedy_rollout_per_group(tmp_path, suffix):
+    trainer = Trainer(
+        small_config(tmp_path, "algo.advantage=remax", f"algo.remax.greedy_episode_suffix={suffix}")
+    )
     trajectories, _ = trainer.collect(iteration=0)
-    greedy = [t for t in trajectories if t.episode_id.endswith("/greedy")]
+    greedy = [t for t in trajectories if t.episode_id.endswith(suffix)]
     assert len(greedy) == 2 and len(trajectories) == 2 * 4 + 2
     assert {t.group_id for t in greedy} == {t.group_id for t in trajectories}
     advantages, _ = trainer.advantages(trajectories)
