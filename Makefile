@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make demo: build a tiny model offline, train it with GRPO on Household-v0, print before/after
+## make demo: build a tiny model offline, warm-start it on expert plans and train it with GiGPO on ALFWorld-Gen, print before/after
 demo: $(STAMP)
 	$(BIN)/turngym train configs/quickstart.yaml
 

@@ -1,6 +1,6 @@
 """Learning curves of advantage estimators on the same env, model and budget, over seeds.
 
-Each (estimator, seed) trains the tiny model from scratch with ``configs/quickstart.yaml``
+Each (estimator, seed) trains the tiny model from scratch with ``configs/household.yaml``
 (Household-v0, choose mode, 8 tasks x 8 rollouts per iteration), overriding only the estimator,
 the seed, the iteration count and the evaluation schedule. Prints a table of held-out success
 rates (mean and each seed) per checkpoint and writes it as CSV, and a plot when matplotlib is
@@ -23,7 +23,7 @@ from turngym.algos.trainer import Trainer
 def run(estimator: str, seed: int, args: argparse.Namespace) -> list[tuple[int, float]]:
     output = Path(args.output_dir) / f"{estimator}-seed{seed}"
     config = load_config(
-        "configs/quickstart.yaml",
+        "configs/household.yaml",
         [
             f"algo.advantage={estimator}",
             f"train.seed={seed}",

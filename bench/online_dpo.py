@@ -1,7 +1,7 @@
 """Online DPO with AI feedback (OAIF) on ``turngym/Household-v0``: held-out success before and
 after, with the rule judge (or, as a control, the untrained tiny model as an LLM judge).
 
-Steps (the tiny offline Qwen2, ``choose`` mode, temperature 1, as in ``configs/quickstart.yaml``):
+Steps (the tiny offline Qwen2, ``choose`` mode, temperature 1, as in ``configs/household.yaml``):
 
 1. Build the tiny model (random weights; no warm start).
 2. Evaluate success on ``--eval-episodes`` held-out tasks (ids 1_000_000+), one sampled episode

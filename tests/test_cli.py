@@ -40,7 +40,7 @@ def test_play_unknown_env_fails_with_the_known_ids():
 def test_train_config_mistake_fails_before_any_work(tmp_path):
     result = runner.invoke(
         app,
-        ["train", "configs/quickstart.yaml", "algo.lerning_rate=1", f"train.output_dir={tmp_path}"],
+        ["train", "configs/household.yaml", "algo.lerning_rate=1", f"train.output_dir={tmp_path}"],
     )
     assert result.exit_code == 2
     assert "algo.lerning_rate" in result.output and "learning_rate" in result.output
@@ -49,7 +49,7 @@ def test_train_config_mistake_fails_before_any_work(tmp_path):
 
 def test_train_then_eval_a_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "configs/quickstart.yaml", "train.iterations=1", "train.eval_episodes=4",
+    args = ["train", "configs/household.yaml", "train.iterations=1", "train.eval_episodes=4",
             "rollout.tasks_per_iteration=2", "rollout.group_size=2", "train.progress=false",
             f"train.output_dir={out}"]  # fmt: skip
     result = runner.invoke(app, args)
