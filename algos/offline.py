@@ -359,17 +359,7 @@ def preference_batch(
     sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
     values, mask, turn_index = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
     ref_values = _reference_rows(reference, values.shape[1])
-    n = len(pairs)
-    return PreferenceBatch(
-        policy_chosen=values[:n],
-        policy_rejected=values[n:],
-        chosen_mask=mask[:n],
-        rejected_mask=mask[n:],
-        ref_chosen=ref_values[:n],
-        ref_rejected=ref_values[n:],
-        chosen_turn_index=turn_index[:n],
-        rejected_turn_index=turn_index[n:],
-    )
+    return split_sides(len(pairs), values, mask, ref_values, turn_index=turn_index)
 
 
 def kto_batch(
@@ -457,7 +447,17 @@ def tdpo_batch(
     values, mask = _pad_rows([side[0] for side in per_side])
     ref_values, _ = _pad_rows([side[1] for side in per_side])
     kl, _ = _pad_rows([side[2] for side in per_side])
-    n = len(pairs)
+    return split_sides(len(pairs), values, mask, ref_values, sequential_kl=kl)
+
+
+def split_sides(
+    n: int, values: torch.Tensor, mask: torch.Tensor, ref_values: torch.Tensor, **per_token
+) -> PreferenceBatch:
+    """A :class:`PreferenceBatch` from rows stacked as [chosen_1..n, rejected_1..n];
+    ``per_token`` names optional fields (``turn_index`` -> ``chosen_turn_index``, ...)."""
+    extra = {}
+    for name, rows in per_token.items():
+        extra[f"chosen_{name}"], extra[f"rejected_{name}"] = rows[:n], rows[n:]
     return PreferenceBatch(
         policy_chosen=values[:n],
         policy_rejected=values[n:],
@@ -465,8 +465,7 @@ def tdpo_batch(
         rejected_mask=mask[n:],
         ref_chosen=ref_values[:n],
         ref_rejected=ref_values[n:],
-        chosen_sequential_kl=kl[:n],
-        rejected_sequential_kl=kl[n:],
+        **extra,
     )
 
 
