@@ -2,10 +2,10 @@
 
 turngym envs
 turngym play turngym/Household-v0 --task-id 3
-turngym train configs/quickstart.yaml algo.learning_rate=3e-4
+turngym train configs/household.yaml algo.learning_rate=3e-4
 turngym preference configs/dmpo.yaml algo.loss=dpo
 turngym preference configs/online_dpo.yaml online.iterations=20
-turngym eval --checkpoint runs/quickstart/checkpoints/iter_00060 --env turngym/Household-v0
+turngym eval --checkpoint runs/household/checkpoints/iter_00060 --env turngym/Household-v0
 """
 
 from __future__ import annotations
