@@ -31,14 +31,6 @@ ENV_ID = "turngym/Household-v0"
 CHOOSE = AgentConfig(mode="choose")
 
 
-@pytest.fixture()
-def policy(tiny_model_dir):
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenizer.padding_side = "left"
-    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tokenizer
-
-
 @pytest.fixture(scope="module")
 def pairs(tiny_model_dir):
     """Expert vs sampled pairs on 4 tasks, sampled by the untrained tiny policy."""

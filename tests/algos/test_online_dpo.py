@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from turngym.agents.agent import AgentConfig
 from turngym.agents.env_pool import EnvPool
@@ -19,14 +19,6 @@ from turngym.rewards import LLMJudge, RuleJudge, outcome_key
 
 ENV_ID = "turngym/Household-v0"
 CHOOSE = AgentConfig(mode="choose")
-
-
-@pytest.fixture()
-def policy(tiny_model_dir):
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenizer.padding_side = "left"
-    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tokenizer
 
 
 @pytest.fixture()
