@@ -2,8 +2,8 @@
 
 Two engines play them. ``engine="native"`` (the default) is turngym's pure-Python interpreter of
 the alfred domain (``native_engine.py``): about 50-90x faster per step and 500x faster to load a
-game, and checked step by step against the reference on every ``valid_seen`` game and a spread of
-``train`` games (``bench/alfworld_engines.py``, figures in ``bench/README.md``).
+game, and checked step by step against the reference on every ``valid_seen`` and ``valid_train``
+game and 300 ``train`` games (``bench/alfworld_engines.py``, figures in ``bench/README.md``).
 ``engine="textworld"`` is the reference: textworld's PDDL env with ALFWorld's wrappers, what the
 papers used; it also plans from any state (``expert_plan``).
 
