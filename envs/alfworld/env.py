@@ -1,7 +1,7 @@
 """``turngym/ALFWorld-v0``: ALFWorld's text games.
 
 Two engines play them. ``engine="native"`` (the default) is turngym's pure-Python interpreter of
-the alfred domain (``native_engine.py``): about 50-90x faster per step and 500x faster to load a
+the alfred domain (``native_engine.py``): about 100x faster per step and 350-500x faster to load a
 game, and checked step by step against the reference on every ``valid_seen`` and ``valid_train``
 game and 300 ``train`` games (``bench/alfworld_engines.py``, figures in ``bench/README.md``).
 ``engine="textworld"`` is the reference: textworld's PDDL env with ALFWorld's wrappers, what the
