@@ -356,7 +356,7 @@ def preference_batch(
     ``reference[i]`` is :func:`trajectory_logprobs` of ``[chosen_i, rejected_i]`` under the
     reference model.
     """
-    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    sides = stacked_sides(pairs)
     values, mask, turn_index = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
     ref_values = _reference_rows(reference, values.shape[1])
     return split_sides(len(pairs), values, mask, ref_values, turn_index=turn_index)
@@ -379,7 +379,7 @@ def kto_batch(
     (:func:`~turngym.algos.pairs.mismatched`, TRL's shift by one), scored under no grad by
     both models; the loss takes sg(max(0, mean log-ratio)) of them.
     """
-    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    sides = stacked_sides(pairs)
     values, mask, _ = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
     shifted = [mismatched(side, sides[(i + 1) % len(sides)]) for i, side in enumerate(sides)]
     with torch.no_grad():
@@ -413,7 +413,7 @@ def tdpo_batch(
     mode and the conversation shape), the admissible actions at a choice (``choose`` mode in
     the step shape, so D_SeqKL sums one KL per turn).
     """
-    sides = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    sides = stacked_sides(pairs)
     temperature, pad = agent_config.temperature or 1.0, tokenizer.pad_token_id or 0
     if shape == "step":
         mode, counts = agent_config.mode, [t.length for t in sides]
@@ -448,6 +448,11 @@ def tdpo_batch(
     ref_values, _ = _pad_rows([side[1] for side in per_side])
     kl, _ = _pad_rows([side[2] for side in per_side])
     return split_sides(len(pairs), values, mask, ref_values, sequential_kl=kl)
+
+
+def stacked_sides(pairs: list[PreferencePair]) -> list[Trajectory]:
+    """Every chosen side, then every rejected side: the row order :func:`split_sides` reads."""
+    return [p.chosen for p in pairs] + [p.rejected for p in pairs]
 
 
 def split_sides(
