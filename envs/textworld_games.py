@@ -25,6 +25,8 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("TURNGYM_CACHE", Path.home() / ".cache" / "turngym")) / "textworld"
 
 
+@contextmanager
+def quiet_jericho() -> Iterator[None]:
+    """Silence jericho's notice that a TextWorld game is "not fully supported".
+
+    It comes whenever jericho loads a game it does not know: when the generator compiles a game
+    to check its walkthrough and when the engine starts one. Scores come from TextWorld's own
+    state tracking, which this environment uses. textworld hides the notice with a global filter
+    when it is first imported, which a caller's ``warnings.simplefilter("always")`` overrides,
+    so the filter is set here around each use, not relied on.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is not fully supported")
+        yield
+
+
 def generate_game(challenge: str, settings: dict[str, Any], seed: int, folder: Path) -> Path:
     """Make and compile one game with TextWorld's generator (once; later calls reuse it)."""
     path = folder / f"game_{seed}.z8"
@@ -53,7 +70,7 @@ def generate_game(challenge: str, settings: dict[str, Any], seed: int, folder: P
     makers = {"cooking": cooking, "treasure_hunter": treasure_hunter,
               "coin_collector": coin_collector}  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+    with tempfile.TemporaryDirectory(dir=folder) as scratch, quiet_jericho():
         options = textworld.GameOptions()
         options.seeds = seed
         options.path = str(Path(scratch) / path.name)
@@ -112,10 +129,7 @@ class TextWorldEnv(TextEnv):
         infos = textworld.EnvInfos(admissible_commands=True, won=True, lost=True, score=True,
                                    max_score=True, intermediate_reward=True, objective=True,
                                    facts=True, policy_commands=True)  # fmt: skip
-        with warnings.catch_warnings():
-            # jericho's notice about games it does not know; scores come from TextWorld's own
-            # state tracking, which this environment uses
-            warnings.filterwarnings("ignore", message=".*is not fully supported")
+        with quiet_jericho():
             self._engine = textworld.start(str(path), request_infos=infos)
             self._state = self._engine.reset()
         return self._state.feedback, {"task_type": self.challenge, **self.state_info()}

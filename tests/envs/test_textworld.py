@@ -67,3 +67,21 @@ def test_bad_settings_name_what_is_allowed():
         gym.make("turngym/TextWorld-v0", challenge="coin_collector", settings={"recipe": 2})
     with pytest.raises(ValueError, match="coin_collector"):
         gym.make("turngym/TextWorld-v0", challenge="zork")
+
+
+def test_a_cold_cache_warns_nothing_even_after_textworld_is_imported(tmp_path):
+    """Generating a game (jericho loads it to check the walkthrough) emits no warning, whatever
+    the import order: textworld's own global filter is overridden by a caller's "always"."""
+    import warnings
+
+    import textworld  # noqa: F401  (imported first, as an earlier test would have)
+
+    env = gym.make(
+        "turngym/TextWorld-v0", challenge="coin_collector", cache_dir=str(tmp_path / "games")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env.reset(options={"task_id": 3})
+    assert (tmp_path / "games" / "game_3.z8").exists()  # generated now, not read from a cache
+    assert [str(w.message) for w in caught if not issubclass(w.category, ResourceWarning)] == []
+    env.close()
