@@ -8,8 +8,10 @@ A subclass implements two methods and inherits the rest:
 
 The base class draws a task id from ``self.np_random`` when ``options["task_id"]`` is absent,
 turns any action that is not a string into the environment's own "Nothing happens." answer,
-caps action length, and fills the standard ``info`` keys (``task``, ``task_id``,
-``admissible_actions``, ``state_key``, ``won``, ``invalid_action``).
+caps action length, and makes every reset and step ``info`` carry the same standard keys:
+``task``, ``task_id``, ``admissible_actions``, ``state_key``, ``won`` and ``invalid_action``
+(``False`` after a reset) always; ``task_type`` for environments with task types and ``score``
+for those with a native score, on every step once reset has shown them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ STANDARD_INFO_KEYS = (
     "score",
     "invalid_action",
 )
+
+#: keys that describe the episode rather than the state: set at reset, repeated on every step
+EPISODE_INFO_KEYS = ("task", "task_id", "task_type")
 
 
 def normalize_command(action: str) -> str:
@@ -78,6 +83,7 @@ class TextEnv(gym.Env[str, str]):
         self.action_space = AnyText()
         self._last_observation = ""
         self.task_id: Any = None
+        self._episode_info: dict[str, Any] = {}  # reset's task facts, repeated on every step
 
     # -- to implement -------------------------------------------------------------------------
     def _start(self, task_id: Any) -> tuple[str, dict[str, Any]]:
@@ -100,6 +106,8 @@ class TextEnv(gym.Env[str, str]):
         self.task_id = task_id
         observation, info = self._start(task_id)
         info.setdefault("task_id", task_id)
+        info.setdefault("invalid_action", False)
+        self._episode_info = {k: info[k] for k in EPISODE_INFO_KEYS if k in info}
         self._last_observation = observation
         self._render_if_human()
         return observation, info
@@ -113,7 +121,8 @@ class TextEnv(gym.Env[str, str]):
         else:
             observation, reward, terminated, info = self._act(action)
         info.setdefault("invalid_action", False)
-        info.setdefault("task_id", self.task_id)
+        for key, value in self._episode_info.items():
+            info.setdefault(key, value)
         self._last_observation = observation
         self._render_if_human()
         return observation, float(reward), bool(terminated), False, info

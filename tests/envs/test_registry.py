@@ -143,7 +143,9 @@ def test_determinism(env_id: str, kwargs: dict[str, Any]) -> None:
     second.close()
 
 
-@pytest.mark.parametrize("mode, vector_kwargs", [("sync", {}), ("async", {"shared_memory": False})])
+@pytest.mark.parametrize(
+    "mode, vector_kwargs", [("sync", {}), ("async", {}), ("async", {"shared_memory": False})]
+)
 def test_make_vec_returns_text(
     env_id: str, kwargs: dict[str, Any], mode: str, vector_kwargs: dict
 ) -> None:
@@ -258,3 +260,15 @@ def test_standard_info_keys(env: gym.Env) -> None:
 def test_step_before_reset_raises(env: gym.Env) -> None:
     with pytest.raises(gym.error.ResetNeeded):
         env.unwrapped.step("look")
+
+
+def test_reset_and_step_info_carry_the_same_standard_keys(env: gym.Env) -> None:
+    """What the README promises: the always-present keys on reset and on every step, and the
+    task facts reset shows (``task_type``) repeated on steps, valid or not."""
+    always = {"task", "task_id", "admissible_actions", "state_key", "won", "invalid_action"}
+    _, info = env.reset(seed=2, options={"task_id": first_task_id(env)})
+    assert always <= info.keys() and info["invalid_action"] is False
+    shown = (info.keys() & set(turngym.envs.STANDARD_INFO_KEYS)) | always
+    for action in (info["admissible_actions"][0], "not a command"):
+        *_, info = env.step(action)
+        assert shown <= info.keys(), shown - info.keys()
