@@ -5,7 +5,7 @@ import turngym.envs  # noqa: F401  (agents act in registered environments)
 from .agent import Agent, AgentConfig, AgentInput, Decision
 from .backends import Generation, InferenceBackend, TransformersBackend
 from .env_pool import EnvPool
-from .rollout import EpisodeSpec, group_episodes, run_episodes
+from .rollout import EnvStartError, EpisodeSpec, group_episodes, lost_episodes, run_episodes
 from .trajectory import Trajectory, Turn, load_trajectories, save_trajectories
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "AgentInput",
     "Decision",
     "EnvPool",
+    "EnvStartError",
     "EpisodeSpec",
     "Generation",
     "InferenceBackend",
@@ -22,6 +23,7 @@ __all__ = [
     "Turn",
     "group_episodes",
     "load_trajectories",
+    "lost_episodes",
     "run_episodes",
     "save_trajectories",
 ]

@@ -7,21 +7,23 @@ finish, so a slow environment delays only its own episode.
 
 If a worker dies or a command exceeds ``step_timeout`` seconds, the worker is killed and
 restarted; every slot it hosted answers its pending (or next) command with a failed
-:class:`SlotResult` instead of a value, so the caller can mark the episode truncated.
-An exception raised inside an environment fails that command only.
+:class:`SlotResult` marked ``lost`` instead of a value, so the caller can count the episode as
+lost to an environment error. An exception raised inside an environment fails that command
+only (``ok=False``, ``lost=False``, the traceback in ``error``).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import gymnasium as gym
 
-from turngym.envs.worker import READY, format_error, run_command, serve
+from turngym.envs.worker import READY, STARTUP_FAILED, format_error, run_command, serve
 
 
 @dataclass
@@ -29,7 +31,8 @@ class SlotResult:
     slot: int
     ok: bool
     value: Any = None  # reset: (obs, info); step: (obs, reward, terminated, truncated, info)
-    error: str | None = None
+    error: str | None = None  # the environment's traceback, or why its worker was lost
+    lost: bool = False  # the worker died or timed out (not an exception in the environment)
 
 
 class EnvPool:
@@ -43,9 +46,13 @@ class EnvPool:
         num_workers: int = 0,
         step_timeout: float = 300.0,
         startup_timeout: float = 120.0,
+        imports: Sequence[str] = (),
     ):
+        """``imports``: modules that register ``env_id`` (a user's own environments), imported
+        by each worker before it makes an environment."""
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
+        self.imports = tuple(imports)
         self.num_slots = num_slots
         self.num_workers = num_workers
         self.step_timeout = step_timeout
@@ -75,7 +82,9 @@ class EnvPool:
         if command == "reset":
             self._lost.discard(slot)
         elif slot in self._lost:
-            self._done.append(SlotResult(slot, False, error="environment lost in a worker crash"))
+            self._done.append(
+                SlotResult(slot, False, error="environment lost in a worker crash", lost=True)
+            )
             return
         if self.num_workers == 0:
             try:
@@ -127,7 +136,7 @@ class EnvPool:
     def _start_worker(self, index: int) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=serve, args=(child, self.env_id, self.env_kwargs), daemon=True
+            target=serve, args=(child, self.env_id, self.env_kwargs, self.imports), daemon=True
         )
         process.start()
         child.close()
@@ -137,11 +146,18 @@ class EnvPool:
     def _await_ready(self, index: int) -> None:
         """Wait for a new worker's hello, so start-up time is not charged to a step's timeout."""
         connection = self._connections[index]
+        hello = None
         try:
-            if connection.poll(self.startup_timeout) and connection.recv() == READY:
-                return
+            if connection.poll(self.startup_timeout):
+                hello = connection.recv()
         except (EOFError, OSError):
             pass
+        if hello == READY:
+            return
+        if isinstance(hello, tuple) and hello[0] == STARTUP_FAILED:
+            raise RuntimeError(
+                f"environment worker for {self.env_id!r} failed to start: {hello[1]}"
+            )
         raise RuntimeError(
             f"environment worker {index} for {self.env_id!r} did not start within "
             f"startup_timeout={self.startup_timeout}s"
@@ -186,7 +202,7 @@ class EnvPool:
         for slot in range(worker, self.num_slots, self.num_workers):
             if slot in self._in_flight:
                 del self._in_flight[slot]
-                self._done.append(SlotResult(slot, False, error=reason))
+                self._done.append(SlotResult(slot, False, error=reason, lost=True))
             else:
                 self._lost.add(slot)
         self._start_worker(worker)

@@ -4,6 +4,12 @@ Episodes come as N tasks x G rollouts (:func:`group_episodes`); the G rollouts o
 with the same ``task_id`` and share a ``group_id``. The loop acts on every episode whose
 observation has arrived, in one batched policy call, and never waits on a slow environment
 longer than it takes the others to come back.
+
+Errors: an environment that raises while it is made or reset (missing data, an unknown kwarg, a
+task id out of range) is a mistake in the run's setup, not a failed episode:
+:class:`EnvStartError` stops the run with the cause. An episode lost later (the environment
+raised in ``step``, its worker died or timed out) ends with ``trajectory.error`` set; callers
+count such episodes apart from failures (:func:`lost_episodes`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,21 @@ from tqdm.auto import tqdm
 from .agent import Agent, AgentInput
 from .env_pool import EnvPool, SlotResult
 from .trajectory import Trajectory, Turn
+
+
+class EnvStartError(RuntimeError):
+    """An environment failed to start or reset: the cause, in one line, and the traceback."""
+
+    def __init__(self, env_id: str, task_id: Any, traceback_text: str):
+        lines = [line for line in (traceback_text or "").strip().splitlines() if line.strip()]
+        self.cause = lines[-1] if lines else "unknown error"
+        self.traceback_text = traceback_text
+        super().__init__(f"{env_id} failed to start or reset (task_id={task_id!r}): {self.cause}")
+
+
+def lost_episodes(trajectories: list[Trajectory]) -> int:
+    """Episodes that ended in an environment error rather than by the environment's rules."""
+    return sum(t.error is not None for t in trajectories)
 
 
 @dataclass
@@ -140,6 +161,8 @@ def run_episodes(
 def _absorb(state: _Running, result: SlotResult) -> bool:
     """Fold one environment answer into the episode; True when the episode has ended."""
     trajectory = state.trajectory
+    if not result.ok and not state.started and not result.lost:
+        raise EnvStartError(trajectory.env_id, trajectory.task_id, result.error)
     if not result.ok:
         trajectory.truncated = True
         trajectory.error = result.error

@@ -42,6 +42,7 @@ from .preference import (
     TDPOConfig,
 )
 from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
+from .run_folder import check_resume_folder
 
 
 class ConfigError(ValueError):
@@ -207,6 +208,9 @@ class RunBasics(Strict):
     seed: int = Field(0, description="seed of everything")
     torch_threads: int | None = Field(None, gt=0, description="torch.set_num_threads")
     progress: bool = Field(True, description="show progress bars")
+    overwrite: bool = Field(
+        False, description="clear output_dir first if it holds a run (else a new run refuses)"
+    )
 
 
 class TrainConfig(RunBasics):
@@ -214,6 +218,13 @@ class TrainConfig(RunBasics):
     eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
     checkpoint_every: int = Field(10, ge=0, description="checkpoint every k iterations (0: end)")
     resume: bool | str = Field(False, description="true: latest checkpoint; or a folder")
+
+    @field_validator("resume")
+    @classmethod
+    def _resumable(cls, resume: bool | str) -> bool | str:
+        if isinstance(resume, str):
+            check_resume_folder(resume)
+        return resume
 
 
 class RunConfig(Strict):

@@ -15,22 +15,38 @@ from .advantages import step_group_size_histogram
 
 
 class MetricsLogger:
-    """Appends one JSON object per ``log`` call to ``metrics.jsonl``; mirrors scalars to TB."""
+    """Appends one JSON object per ``log`` call to ``metrics.jsonl``; mirrors scalars to TB.
 
-    def __init__(self, output_dir: str | Path, tensorboard: bool = True):
+    Rows are strict JSON: a value that is not a finite number (NaN, inf) is written as null.
+
+    Args:
+        output_dir: the run folder.
+        tensorboard: also write TensorBoard scalars under ``output_dir/tensorboard``.
+        resume_after: the iteration of the checkpoint a run resumes from. Rows an interrupted
+            run logged after it are dropped from ``metrics.jsonl``, and TensorBoard is told to
+            purge its events after that step, so each iteration keeps exactly one row.
+    """
+
+    def __init__(
+        self, output_dir: str | Path, tensorboard: bool = True, resume_after: int | None = None
+    ):
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.output_dir / "metrics.jsonl"
+        if resume_after is not None and self.path.exists():
+            kept = [row for row in read_metrics(self.path) if row["iteration"] <= resume_after]
+            self.path.write_text("".join(_json_line(row) for row in kept), encoding="utf-8")
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.output_dir / "tensorboard"))
+            purge = None if resume_after is None else resume_after + 1
+            self._writer = SummaryWriter(str(self.output_dir / "tensorboard"), purge_step=purge)
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"iteration": step, **metrics}
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(_json_line(row))
         if self._writer is not None:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)) and math.isfinite(value):
@@ -40,6 +56,28 @@ class MetricsLogger:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    return json.dumps(strict_json(row), allow_nan=False) + "\n"
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """Write ``value`` as indented strict JSON (see :func:`strict_json`)."""
+    path = Path(path)
+    path.write_text(json.dumps(strict_json(value), indent=2, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, inf) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

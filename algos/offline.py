@@ -21,7 +21,6 @@ tokenizer and ``turngym_agent.json``, which ``turngym eval`` and transformers lo
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from turngym.agents.agent import Agent, AgentConfig, AgentInput
 from turngym.agents.scoring import continuation_logprobs
 from turngym.agents.trajectory import Trajectory, Turn
 
+from .metrics import write_json
 from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
 from .preference import KTOBatch, PreferenceBatch, sequential_kl_from_logits
 from .registry import get_preference_loss
@@ -521,5 +521,5 @@ def save_policy(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     agent_config.save(folder)
-    (folder / OFFLINE_STATE_FILE).write_text(json.dumps(metrics or {}, indent=2))
+    write_json(folder / OFFLINE_STATE_FILE, metrics or {})
     return folder

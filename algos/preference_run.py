@@ -29,7 +29,6 @@ tokenizer, ``turngym_agent.json``, ``run_config.yaml``), with ``result.json``::
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from collections.abc import Callable
@@ -49,10 +48,11 @@ from turngym.rewards import ChatCompletionsJudge, LLMJudge, PairwiseJudge, RuleJ
 
 from .config import JudgeConfig, PreferenceRunConfig
 from .evaluate import EvalReport, evaluate_policy
-from .metrics import MetricsLogger
+from .metrics import MetricsLogger, write_json
 from .offline import expert_trajectories, save_policy, sft, train_preference
 from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
+from .run_folder import prepare_run_folder
 from .trainer import load_policy
 
 
@@ -190,7 +190,7 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     """Steps 1-4 of the module docstring; returns the evaluations, metrics and checkpoint."""
     run, warm = config.train, config.warm_start
     output = Path(run.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    prepare_run_folder(output, resume=False, overwrite=run.overwrite)
     if run.torch_threads:
         torch.set_num_threads(run.torch_threads)
     torch.manual_seed(run.seed)
@@ -239,5 +239,5 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
         logger.close()
     save_policy(output, model, tokenizer, agent_config, metrics)
     result = {**evaluations, "metrics": metrics, "checkpoint": str(output)}
-    (output / "result.json").write_text(json.dumps(result, indent=2))
+    write_json(output / "result.json", result)
     return result

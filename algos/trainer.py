@@ -37,9 +37,8 @@ from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weig
 from .metrics import MetricsLogger, rollout_metrics, step_group_metrics
 from .offline import expert_trajectories, sft
 from .registry import get_advantage, get_policy_loss
+from .run_folder import STATE_FILE, checkpoint_folder, prepare_run_folder
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
-
-STATE_FILE = "trainer_state.pt"
 
 
 def _seed_for(seed: int, iteration: int, stream: int) -> int:
@@ -71,22 +70,18 @@ def load_policy(config: RunConfig | PreferenceRunConfig) -> tuple[torch.nn.Modul
     return model, tokenizer
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    found = sorted(Path(output_dir, "checkpoints").glob("iter_*/" + STATE_FILE))
-    return found[-1].parent if found else None
-
-
 class Trainer:
     """On-policy RL for one environment (see the module docstring)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.output_dir = Path(config.train.output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.resume_from = prepare_run_folder(
+            self.output_dir, config.train.resume, config.train.overwrite
+        )
         if config.train.torch_threads:
             torch.set_num_threads(config.train.torch_threads)
         torch.manual_seed(config.train.seed)
-        self.resume_from = self._resume_folder()
         if self.resume_from is not None:
             self.model = AutoModelForCausalLM.from_pretrained(self.resume_from)
             self.tokenizer = AutoTokenizer.from_pretrained(self.resume_from)
@@ -120,12 +115,14 @@ class Trainer:
         self.eval_history: list[dict[str, Any]] = []
         if self.resume_from is not None:
             self._load_state(self.resume_from)
+            tqdm.write(f"resuming from {self.resume_from} (iteration {self.iteration})")
         rollout = config.rollout
         env_kwargs = config.env.make_kwargs()
         self.pool = EnvPool(
             config.env.id, env_kwargs, rollout.num_slots, rollout.num_workers, rollout.step_timeout
         )
-        self.metrics = MetricsLogger(self.output_dir)
+        resumed_at = None if self.resume_from is None else self.iteration
+        self.metrics = MetricsLogger(self.output_dir, resume_after=resumed_at)
         (self.output_dir / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
 
     # -- the loop ------------------------------------------------------------------------------
@@ -451,7 +448,7 @@ class Trainer:
         tqdm.write(f"[iteration {self.iteration}] eval: {report.summary()}")
 
     def save_checkpoint(self) -> Path:
-        folder = self.output_dir / "checkpoints" / f"iter_{self.iteration:05d}"
+        folder = checkpoint_folder(self.output_dir, self.iteration)
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         self.agent_config.save(folder)
@@ -467,17 +464,6 @@ class Trainer:
             else self.critic_optimizer.state_dict(),
         }
         torch.save(state, folder / STATE_FILE)
-        return folder
-
-    def _resume_folder(self) -> Path | None:
-        resume = self.config.train.resume
-        if resume is False:
-            return None
-        if resume is True:
-            return latest_checkpoint(self.output_dir)
-        folder = Path(resume)
-        if not (folder / STATE_FILE).exists():
-            raise FileNotFoundError(f"train.resume={resume!r}: no {STATE_FILE} in that folder")
         return folder
 
     def _load_state(self, folder: Path) -> None:

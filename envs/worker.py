@@ -6,12 +6,14 @@ It lives in ``turngym.envs`` so that a worker imports only the environments, not
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 import gymnasium as gym
 
 READY = "ready"
+STARTUP_FAILED = "startup failed"
 TRACEBACK_FRAMES = -12  # the innermost frames: where the environment raised
 
 
@@ -43,10 +45,23 @@ def format_error() -> str:
     return traceback.format_exc(limit=TRACEBACK_FRAMES)
 
 
-def serve(connection: Connection, env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """Answer ``(slot, command, payload)`` messages until ``None`` or a closed pipe."""
-    import turngym.envs  # noqa: F401
+def serve(
+    connection: Connection,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    imports: Sequence[str] = (),
+) -> None:
+    """Answer ``(slot, command, payload)`` messages until ``None`` or a closed pipe.
 
+    ``imports``: modules that register ``env_id`` (a user's own environments), imported first.
+    """
+    from turngym.envs import import_env_modules
+
+    try:
+        import_env_modules(imports)
+    except ImportError as error:
+        connection.send((STARTUP_FAILED, str(error)))
+        return
     connection.send(READY)
     envs: dict[int, gym.Env] = {}
     while True:

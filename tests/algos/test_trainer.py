@@ -7,11 +7,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from turngym.agents.rollout import group_episodes, run_episodes
-from turngym.algos.config import load_config
+from turngym.algos.config import ConfigError, load_config
 from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
+from turngym.algos.run_folder import latest_checkpoint
 from turngym.algos.samples import StepSample, sample_logprobs
-from turngym.algos.trainer import Trainer, latest_checkpoint
+from turngym.algos.trainer import Trainer
 
 SMALL = [
     "rollout.tasks_per_iteration=2",
@@ -79,9 +80,9 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, restore_torch_threa
     assert not all(torch.equal(a[k], start[k]) for k in a)  # training did change the weights
 
 
-def test_resume_from_a_folder_without_state_fails_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="trainer_state.pt"):
-        Trainer(small_config(tmp_path, f"train.resume={tmp_path}"))
+def test_resume_from_a_folder_without_state_fails_at_config_time(tmp_path):
+    with pytest.raises(ConfigError, match="train.resume.*no trainer_state.pt"):
+        small_config(tmp_path, f"train.resume={tmp_path}")
 
 
 def test_kl_term_and_generate_mode_train(tmp_path):
@@ -208,6 +209,7 @@ def test_overlong_shaping_kl_in_reward_and_entropy_bonus(tmp_path):
     expected = [0.5 * min(0.0, (4 - n) / 4) for n in lengths]  # L - C = 4
     assert stats["reward/overlong_penalty"] == pytest.approx(sum(expected) / len(expected))
     trainer.close()
+    config.train.overwrite = True  # the same folder again, for a run of its own
     Trainer(config).train()
     (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "reward/kl" in r]
     assert row["reward/kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at the start
