@@ -43,7 +43,8 @@ def test_overwrite_clears_the_old_run_first(tmp_path):
 
 def test_empty_or_missing_folders_and_files_as_folders(tmp_path):
     assert prepare_run_folder(tmp_path / "new", False, False) is None
-    assert (tmp_path / "new").is_dir() and prepare_run_folder(tmp_path / "new", False, False) is None
+    assert (tmp_path / "new").is_dir()
+    assert prepare_run_folder(tmp_path / "new", False, False) is None  # empty is fine
     (tmp_path / "afile").write_text("x")
     with pytest.raises(RunFolderError, match="is a file"):
         prepare_run_folder(tmp_path / "afile", False, True)
