@@ -10,22 +10,72 @@ turngym eval --checkpoint runs/household/checkpoints/iter_00060 --env turngym/Ho
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import gymnasium as gym
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
-console = Console()
+from .config import ConfigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__.split("\n")[0],
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+DEBUG_VARIABLE = "TURNGYM_DEBUG"
+
+
+class CommandError(Exception):
+    """A bad input a command found itself: printed as one ``error:`` line, exit code 2."""
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
+    raise CommandError(message)
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Every failure of ``command`` becomes one ``error: ...`` line on stderr and a non-zero
+    exit: 2 for a bad input (a config, an argument, a folder, a model, an environment that does
+    not start), 1 for anything unexpected. ``TURNGYM_DEBUG=1`` re-raises, with the traceback."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            bad_input = isinstance(error, _bad_input_errors())
+            message = str(error) if bad_input else f"{type(error).__name__}: {error}"
+            if not bad_input:
+                message += f" (unexpected; {DEBUG_VARIABLE}=1 shows the traceback)"
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code=2 if bad_input else 1) from None
+
+    return guarded
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    from turngym.agents.backends.loading import ModelLoadError
+    from turngym.agents.rollout import EnvStartError
+    from turngym.algos.run_folder import RunFolderError
+
+    return (
+        CommandError, ConfigError, RunFolderError, ModelLoadError, EnvStartError,
+        ValueError, FileNotFoundError, ImportError, ConnectionError, gym.error.Error,
+    )  # fmt: skip
 
 
 def _json_option(text: str | None, name: str) -> dict[str, Any]:
@@ -40,11 +90,25 @@ def _json_option(text: str | None, name: str) -> dict[str, Any]:
     return value
 
 
+def _env_setup(env_id: str, env_kwargs: str | None, imports: list[str] | None) -> dict[str, Any]:
+    """Import ``--import`` modules, check the id and the kwargs; the kwargs."""
+    from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
+
+    import_env_modules(imports or [])
+    check_env_id(env_id)
+    return check_env_kwargs(env_id, _json_option(env_kwargs, "--env-kwargs"))
+
+
+ImportOption = Annotated[
+    list[str] | None,
+    typer.Option("--import", help="a module or .py file that registers your own environments"),
+]
+
+
 @app.command()
+@reports_errors
 def envs() -> None:
     """List the registered turngym environments."""
-    import gymnasium as gym
-
     from turngym.envs import list_envs
 
     table = Table("id", "max steps", "entry point")
@@ -55,30 +119,32 @@ def envs() -> None:
 
 
 @app.command()
+@reports_errors
 def play(
     env_id: Annotated[str, typer.Argument(help="a registered id, e.g. turngym/Household-v0")],
     task_id: Annotated[int | None, typer.Option(help="pin a task")] = None,
     seed: Annotated[int | None, typer.Option(help="reset seed")] = None,
     env_kwargs: Annotated[str | None, typer.Option(help="JSON kwargs for gymnasium.make")] = None,
+    imports: ImportOption = None,
 ) -> None:
     """Play an environment in the terminal: type an action, or the number of an admissible one."""
-    import gymnasium as gym
-
-    from turngym.envs import check_env_id
-
+    kwargs = _env_setup(env_id, env_kwargs, imports)
+    env = gym.make(env_id, **kwargs)
     try:
-        check_env_id(env_id)
-    except ValueError as error:
-        _fail(str(error))
-    env = gym.make(env_id, **_json_option(env_kwargs, "--env-kwargs"))
-    options = {"task_id": task_id} if task_id is not None else None
-    observation, info = env.reset(seed=seed, options=options)
+        options = {"task_id": task_id} if task_id is not None else None
+        observation, info = env.reset(seed=seed, options=options)
+        _play_loop(env, observation, info)
+    finally:
+        env.close()
+
+
+def _play_loop(env: gym.Env, observation: str, info: dict[str, Any]) -> None:
     total, steps = 0.0, 0
     while True:
-        console.print(f"\n{observation}", highlight=False)
+        console.print(f"\n{observation}", markup=False)
         actions = info.get("admissible_actions") or []
         for number, action in enumerate(actions, 1):
-            console.print(f"  [cyan]{number:>2}[/] {action}", highlight=False)
+            console.print(f"  {number:>2} {action}", markup=False)
         try:
             typed = input("> ").strip()
         except EOFError:
@@ -90,56 +156,56 @@ def play(
         observation, reward, terminated, truncated, info = env.step(typed)
         total, steps = total + reward, steps + 1
         if terminated or truncated:
-            console.print(f"\n{observation}", highlight=False)
+            console.print(f"\n{observation}", markup=False)
             outcome = "won" if info.get("won") else ("out of steps" if truncated else "ended")
-            console.print(f"[bold]{outcome}[/] after {steps} steps, return {total:g}")
+            console.print(f"{outcome} after {steps} steps, return {total:g}", markup=False)
             break
-    env.close()
 
 
 @app.command()
+@reports_errors
 def train(
     config: Annotated[Path, typer.Argument(help="YAML run config")],
     overrides: Annotated[list[str] | None, typer.Argument(help="dotted.key=value ...")] = None,
 ) -> None:
     """Train an agent with a config file and dotted overrides."""
-    from turngym.algos.config import ConfigError, load_config
+    from turngym.algos.config import load_config
+
+    run = load_config(config, overrides or [])
+    from turngym.algos.metrics import write_json
     from turngym.algos.trainer import Trainer
 
-    try:
-        run = load_config(config, overrides or [])
-    except ConfigError as error:
-        _fail(str(error))
-    console.print(f"training {run.env.id} with {run.algo.advantage} -> {run.train.output_dir}")
+    console.print(
+        f"training {run.env.id} with {run.algo.advantage} -> {run.train.output_dir}", markup=False
+    )
     result = Trainer(run).train()
     before, after = result["before"], result["after"]
     console.print(
         f"success rate on {after['episodes']} held-out episodes: "
         f"{before['success_rate']:.1%} before training -> {after['success_rate']:.1%} after "
         f"{after['iteration']} iterations\ncheckpoint: {result['checkpoint']}",
-        highlight=False,
+        markup=False,
     )
-    Path(run.train.output_dir, "result.json").write_text(json.dumps(result, indent=2))
+    write_json(Path(run.train.output_dir, "result.json"), result)
 
 
 @app.command()
+@reports_errors
 def preference(
     config: Annotated[Path, typer.Argument(help="YAML preference config")],
     overrides: Annotated[list[str] | None, typer.Argument(help="dotted.key=value ...")] = None,
 ) -> None:
     """Preference training (DMPO, DPO, KTO, ...) on pairs of the policy's own episodes: offline
     from one sample, or online with a judge picking each pair's winner (mode: online)."""
-    from turngym.algos.config import ConfigError, PreferenceRunConfig, load_config
+    from turngym.algos.config import PreferenceRunConfig, load_config
+
+    run = load_config(config, overrides or [], PreferenceRunConfig)
     from turngym.algos.preference_run import run_preference
 
-    try:
-        run = load_config(config, overrides or [], PreferenceRunConfig)
-    except ConfigError as error:
-        _fail(str(error))
     algo = run.algo.loss
     if run.mode == "online":
         algo = f"online {algo} ({run.online.judge.kind} judge)"
-    console.print(f"{algo} on {run.env.id} -> {run.train.output_dir}", highlight=False)
+    console.print(f"{algo} on {run.env.id} -> {run.train.output_dir}", markup=False)
     result = run_preference(run)
     labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}
     stages = " -> ".join(
@@ -150,12 +216,13 @@ def preference(
     console.print(
         f"success rate on {result['after']['episodes']} held-out episodes: {stages}\n"
         f"checkpoint: {result['checkpoint']}",
-        highlight=False,
+        markup=False,
         soft_wrap=True,
     )
 
 
 @app.command("eval")
+@reports_errors
 def evaluate(
     checkpoint: Annotated[Path, typer.Option(help="a save_pretrained folder")],
     env: Annotated[str, typer.Option(help="environment id")],
@@ -169,38 +236,51 @@ def evaluate(
     workers: Annotated[int, typer.Option(min=0, help="environment worker processes")] = 0,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
     output: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    imports: ImportOption = None,
 ) -> None:
     """Evaluate a checkpoint: success rate, mean return and length, as JSON."""
+    if not (checkpoint / "config.json").exists():
+        _fail(f"--checkpoint {checkpoint} is not a save_pretrained folder (no config.json)")
+    if mode not in (None, "generate", "choose"):
+        _fail(f"--mode must be generate or choose, got {mode!r}")
+    kwargs = _env_setup(env, env_kwargs, imports)
+    if output is not None:  # before the work, so that its results have somewhere to go
+        if output.is_dir():
+            _fail(f"--output {output} is a folder; give a file path for the JSON report")
+        output.parent.mkdir(parents=True, exist_ok=True)
+    if task_start is None:
+        task_start = _saved_eval_start(checkpoint, env)
+    task_ids = list(range(task_start, task_start + episodes))
+
+    from turngym.envs.registry import check_task_ranges, env_task_count
+
+    check_task_ranges(env, env_task_count(env, kwargs), {"--task-start/--episodes": range(
+        task_ids[0], task_ids[-1] + 1)})  # fmt: skip
     import torch
 
     from turngym.agents import Agent, AgentConfig, EnvPool, TransformersBackend
     from turngym.algos.evaluate import evaluate_agent
-    from turngym.envs import check_env_id
 
-    if not (checkpoint / "config.json").exists():
-        _fail(f"--checkpoint {checkpoint} is not a save_pretrained folder (no config.json)")
-    try:
-        check_env_id(env)
-    except ValueError as error:
-        _fail(str(error))
-    if mode not in (None, "generate", "choose"):
-        _fail(f"--mode must be generate or choose, got {mode!r}")
     agent_config = AgentConfig.load(checkpoint)
     agent_config.mode = mode or agent_config.mode
     if temperature is not None:
         agent_config.temperature = temperature
-    if task_start is None:
-        task_start = _saved_eval_start(checkpoint, env)
     torch.manual_seed(seed)
     backend = TransformersBackend.from_pretrained(checkpoint)
     agent = Agent(backend, backend.tokenizer, agent_config, seed=seed)
-    task_ids = list(range(task_start, task_start + episodes))
-    with EnvPool(env, _json_option(env_kwargs, "--env-kwargs"), 64, workers) as pool:
+    with EnvPool(env, kwargs, 64, workers, imports=imports or ()) as pool:
         report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=True)
-    text = json.dumps({**report.to_dict(), "checkpoint": str(checkpoint)}, indent=2)
+    from turngym.algos.metrics import strict_json
+
+    text = json.dumps(
+        strict_json({**report.to_dict(), "checkpoint": str(checkpoint)}), indent=2, allow_nan=False
+    )
     if output is not None:
         output.write_text(text)
     print(text)
+    if report.env_errors:
+        typer.echo(f"warning: {report.env_errors} episodes lost to environment errors, not counted "
+                   "in success_rate", err=True)  # fmt: skip
 
 
 def _saved_eval_start(checkpoint: Path, env_id: str) -> int:
@@ -213,15 +293,24 @@ def _saved_eval_start(checkpoint: Path, env_id: str) -> int:
 
 
 @app.command("build-tiny")
+@reports_errors
 def build_tiny(
     output_dir: Annotated[Path, typer.Argument(help="folder to write")],
     env_id: Annotated[list[str] | None, typer.Option(help="envs whose text trains the BPE")] = None,
+    imports: ImportOption = None,
 ) -> None:
     """Build the tiny offline model and tokenizer (a save_pretrained folder)."""
+    from turngym.envs import check_env_id, import_env_modules
+
+    import_env_modules(imports or [])
+    for name in env_id or []:
+        check_env_id(name)
+    if output_dir.exists() and not output_dir.is_dir():
+        _fail(f"{output_dir} is a file; give a folder to write the model into")
     from turngym.agents.tiny import build_tiny_model
 
     path = build_tiny_model(output_dir, env_ids=env_id or None)
-    console.print(f"tiny model written to {path}")
+    console.print(f"tiny model written to {path}", markup=False)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from turngym.envs import check_env_id
+from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
+from turngym.envs.registry import check_task_ranges, env_task_count
 
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
@@ -61,6 +70,12 @@ class TaskRange(Strict):
 
 
 class EnvConfig(Strict):
+    # imports comes first: pydantic validates fields in order, and id may be registered by them
+    imports: list[str] = Field(
+        default_factory=list,
+        description="modules that register environments of your own (dotted names or .py "
+        "paths), imported before id is looked up, and in every environment worker",
+    )
     id: str = Field("turngym/Household-v0", description="registered Gymnasium id")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
     max_episode_steps: int | None = Field(None, gt=0, description="override the id's step cap")
@@ -70,16 +85,53 @@ class EnvConfig(Strict):
         description="held-out tasks for evaluation",
     )
 
+    @field_validator("imports")
+    @classmethod
+    def _import(cls, imports: list[str]) -> list[str]:
+        try:
+            import_env_modules(imports)
+        except ImportError as error:
+            raise ValueError(str(error)) from None
+        return imports
+
     @field_validator("id")
     @classmethod
     def _registered(cls, env_id: str) -> str:
         return check_env_id(env_id)
+
+    @field_validator("kwargs")
+    @classmethod
+    def _known_kwargs(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "id" in info.data:  # else the id itself was wrong, and said so
+            check_env_kwargs(info.data["id"], kwargs)
+        return kwargs
 
     def make_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.kwargs)
         if self.max_episode_steps is not None:
             kwargs["max_episode_steps"] = self.max_episode_steps
         return kwargs
+
+    def check_tasks(self, eval_episodes: int) -> None:
+        """Make one environment (a missing data folder or a failing start shows here, before
+        any work) and check the task ranges against its ``num_tasks``. An unset
+        ``train_tasks`` becomes all of the environment's tasks."""
+        count = env_task_count(self.id, self.make_kwargs())
+        if count is not None and "train_tasks" not in self.model_fields_set:
+            self.train_tasks = TaskRange(start=0, stop=count)
+        eval_ids = self.eval_task_ids(eval_episodes)
+        check_task_ranges(self.id, count, {
+            "env.train_tasks": range(self.train_tasks.start, self.train_tasks.stop),
+            "env.eval_tasks (the ids evaluated)": range(eval_ids[0], eval_ids[-1] + 1),
+        })  # fmt: skip
+
+    def make_pool(self, settings: EnvPoolConfig) -> Any:
+        """The :class:`~turngym.agents.env_pool.EnvPool` of this environment (its workers
+        import ``imports`` too)."""
+        from turngym.agents.env_pool import EnvPool
+
+        return EnvPool(self.id, self.make_kwargs(), settings.num_slots, settings.num_workers,
+                       settings.step_timeout, imports=self.imports)  # fmt: skip
 
     def eval_task_ids(self, episodes: int) -> list[int]:
         """The first ``episodes`` held-out task ids."""
@@ -110,12 +162,18 @@ class AgentSettings(Strict):
     max_new_tokens: int = Field(64, gt=0, description="response budget per turn")
 
 
-class RolloutConfig(Strict):
-    tasks_per_iteration: int = Field(8, gt=0, description="N: distinct tasks per iteration")
-    group_size: int = Field(8, gt=0, description="G: rollouts per task, same initial state")
+class EnvPoolConfig(Strict):
+    """Where episodes run: every rollout of a run (training, warm start, pairs, evaluation)
+    goes through one pool built from this block (:meth:`EnvConfig.make_pool`)."""
+
     num_workers: int = Field(0, ge=0, description="environment worker processes (0: in-process)")
     num_slots: int = Field(64, gt=0, description="episodes running at once")
     step_timeout: float = Field(300.0, gt=0, description="seconds before a worker is restarted")
+
+
+class RolloutConfig(EnvPoolConfig):
+    tasks_per_iteration: int = Field(8, gt=0, description="N: distinct tasks per iteration")
+    group_size: int = Field(8, gt=0, description="G: rollouts per task, same initial state")
     dynamic_sampling: bool = Field(
         False, description="DAPO: drop groups whose returns are all equal, refill with new tasks"
     )
@@ -394,6 +452,7 @@ class PreferenceRunConfig(Strict):
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    rollout: EnvPoolConfig = Field(default_factory=EnvPoolConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     pairs: PairsConfig = Field(
         default_factory=PairsConfig, description="online mode reads only pairs.shape"
@@ -492,7 +551,10 @@ def load_config(
         try:
             tree = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+            mark = getattr(error, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"config file {path}{where} is not valid YAML: {problem}") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
     for override in overrides:

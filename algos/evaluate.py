@@ -16,6 +16,10 @@ from turngym.agents.trajectory import Trajectory
 
 @dataclass
 class EvalReport:
+    """Outcomes of the episodes that ran to their end by the environment's rules; episodes
+    lost to an environment error (a crashed or hung worker, an exception in ``step``) are
+    counted in ``env_errors`` and left out of every other figure."""
+
     env_id: str
     episodes: int
     success_rate: float
@@ -23,18 +27,22 @@ class EvalReport:
     mean_length: float
     truncated: int
     by_task_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    env_errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
+        lost = f", {self.env_errors} lost to environment errors" if self.env_errors else ""
         return (
             f"success {self.success_rate:.1%} over {self.episodes} episodes "
-            f"(mean return {self.mean_return:.3f}, mean length {self.mean_length:.1f})"
+            f"(mean return {self.mean_return:.3f}, mean length {self.mean_length:.1f}{lost})"
         )
 
 
 def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
+    lost = [t for t in trajectories if t.error is not None]
+    trajectories = [t for t in trajectories if t.error is None]
     count = len(trajectories)
     by_type: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajectories:
@@ -50,6 +58,7 @@ def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
             name: {"episodes": len(ts), "success_rate": sum(t.won for t in ts) / len(ts)}
             for name, ts in sorted(by_type.items())
         },
+        env_errors=len(lost),
     )
 
 

@@ -102,9 +102,14 @@ def step_group_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
 
 def rollout_metrics(trajectories: list[Trajectory], prefix: str = "rollout/") -> dict[str, float]:
     """Success rate, mean return and length, invalid-action rate and count of ``trajectories``
-    (``prefix="rollout/greedy_"`` for ReMax's greedy baselines)."""
+    (``prefix="rollout/greedy_"`` for ReMax's greedy baselines); episodes lost to an
+    environment error are counted in ``env_errors`` and left out of the other figures."""
     if not trajectories:  # e.g. dynamic sampling kept no group
         return {f"{prefix}episodes": 0.0}
+    lost = sum(t.error is not None for t in trajectories)
+    trajectories = [t for t in trajectories if t.error is None]
+    if not trajectories:
+        return {f"{prefix}episodes": 0.0, f"{prefix}env_errors": float(lost)}
     turns = [turn for t in trajectories for turn in t.turns]
     return {
         f"{prefix}success_rate": float(np.mean([t.won for t in trajectories])),
@@ -114,4 +119,5 @@ def rollout_metrics(trajectories: list[Trajectory], prefix: str = "rollout/") ->
         if turns
         else 0.0,
         f"{prefix}episodes": float(len(trajectories)),
+        f"{prefix}env_errors": float(lost),
     }

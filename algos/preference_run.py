@@ -189,6 +189,10 @@ def split_train_tasks(config: PreferenceRunConfig) -> tuple[list[int], list[int]
 def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     """Steps 1-4 of the module docstring; returns the evaluations, metrics and checkpoint."""
     run, warm = config.train, config.warm_start
+    config.env.check_tasks(run.eval_episodes)
+    judge = config.online.judge
+    if config.mode == "online" and judge.kind == "chat":  # before any work, not after the first
+        make_judge(judge, None, None).check_reachable()  # evaluation
     output = Path(run.output_dir)
     prepare_run_folder(output, resume=False, overwrite=run.overwrite)
     if run.torch_threads:
@@ -215,11 +219,12 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
         if logger is not None:
             logger.log(iteration, {"eval/success_rate": report.success_rate,
                                    "eval/mean_return": report.mean_return,
-                                   "eval/mean_length": report.mean_length})  # fmt: skip
+                                   "eval/mean_length": report.mean_length,
+                                   "eval/env_errors": report.env_errors})  # fmt: skip
         tqdm.write(f"[{stage}] eval: {report.summary()}")
         return report
 
-    with EnvPool(config.env.id, config.env.make_kwargs(), num_slots=64) as pool:
+    with config.env.make_pool(config.rollout) as pool:
         evaluate("before")
         if warm.expert_tasks:
             demonstrations = expert_trajectories(

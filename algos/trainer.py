@@ -20,11 +20,9 @@ import numpy as np
 import torch
 import yaml
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
-from turngym.agents.env_pool import EnvPool
+from turngym.agents.backends import TransformersBackend, load_pretrained
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
@@ -64,10 +62,7 @@ def load_policy(config: RunConfig | PreferenceRunConfig) -> tuple[torch.nn.Modul
                 intermediate_size=tiny.intermediate_size,
             )
         source = str(folder)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, config.model.dtype))
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    tokenizer.padding_side = "left"
-    return model, tokenizer
+    return load_pretrained(source, config.model.dtype)
 
 
 class Trainer:
@@ -75,6 +70,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig):
         self.config = config
+        config.env.check_tasks(config.train.eval_episodes)
         self.output_dir = Path(config.train.output_dir)
         self.resume_from = prepare_run_folder(
             self.output_dir, config.train.resume, config.train.overwrite
@@ -83,9 +79,7 @@ class Trainer:
             torch.set_num_threads(config.train.torch_threads)
         torch.manual_seed(config.train.seed)
         if self.resume_from is not None:
-            self.model = AutoModelForCausalLM.from_pretrained(self.resume_from)
-            self.tokenizer = AutoTokenizer.from_pretrained(self.resume_from)
-            self.tokenizer.padding_side = "left"
+            self.model, self.tokenizer = load_pretrained(self.resume_from, config.model.dtype)
         else:
             self.model, self.tokenizer = load_policy(config)
         self.agent_config = AgentConfig(**config.agent.model_dump())
@@ -116,11 +110,7 @@ class Trainer:
         if self.resume_from is not None:
             self._load_state(self.resume_from)
             tqdm.write(f"resuming from {self.resume_from} (iteration {self.iteration})")
-        rollout = config.rollout
-        env_kwargs = config.env.make_kwargs()
-        self.pool = EnvPool(
-            config.env.id, env_kwargs, rollout.num_slots, rollout.num_workers, rollout.step_timeout
-        )
+        self.pool = config.env.make_pool(config.rollout)
         resumed_at = None if self.resume_from is None else self.iteration
         self.metrics = MetricsLogger(self.output_dir, resume_after=resumed_at)
         (self.output_dir / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
@@ -167,6 +157,8 @@ class Trainer:
         trajectories, sampling = self.collect(iteration)
         rollout_seconds = time.perf_counter() - start
         metrics = {**self.rollout_metrics(trajectories), **sampling}
+        # episodes lost to an environment error are counted (rollout/env_errors), not trained on
+        trajectories = [t for t in trajectories if t.error is None]
         reference = None
         if self.reference is not None:  # per turn, in trajectory order (as step_samples)
             unscored = step_samples(trajectories, [np.zeros(t.length) for t in trajectories])
@@ -443,6 +435,7 @@ class Trainer:
                 "eval/success_rate": report.success_rate,
                 "eval/mean_return": report.mean_return,
                 "eval/mean_length": report.mean_length,
+                "eval/env_errors": report.env_errors,
             },
         )
         tqdm.write(f"[iteration {self.iteration}] eval: {report.summary()}")

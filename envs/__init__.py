@@ -8,7 +8,13 @@ Example:
 """
 
 from .core import NOTHING_HAPPENS, STANDARD_INFO_KEYS, TextEnv, normalize_command
-from .registry import check_env_id, import_env_modules, list_envs, register_env
+from .registry import (
+    check_env_id,
+    check_env_kwargs,
+    import_env_modules,
+    list_envs,
+    register_env,
+)
 from .spaces import AnyText
 
 register_env("Household-v0", "turngym.envs.household:HouseholdEnv", max_episode_steps=15)
@@ -24,6 +30,7 @@ __all__ = [
     "AnyText",
     "TextEnv",
     "check_env_id",
+    "check_env_kwargs",
     "import_env_modules",
     "list_envs",
     "normalize_command",

@@ -100,3 +100,63 @@ def _import_file(path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # so that its classes pickle by name into worker processes
     spec.loader.exec_module(module)
+
+
+#: keywords ``gymnasium.make`` takes itself rather than passing them to the constructor
+MAKE_KEYWORDS = ("max_episode_steps", "disable_env_checker")
+
+
+def env_constructor_parameters(env_id: str) -> list[str] | None:
+    """The keyword names ``gymnasium.make(env_id, ...)`` accepts (None: any, the constructor
+    takes ``**kwargs``). Imports the environment's module, not its heavy engine."""
+    import inspect
+
+    from gymnasium.envs.registration import load_env_creator
+
+    entry_point = gym.spec(check_env_id(env_id)).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    parameters = inspect.signature(creator).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    named = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    return sorted({*named, *MAKE_KEYWORDS} - {"self"})
+
+
+def check_env_kwargs(env_id: str, kwargs: dict) -> dict:
+    """``kwargs`` if ``gymnasium.make(env_id, **kwargs)`` takes every one of them, else a
+    ``ValueError`` naming the unknown ones and the allowed names."""
+    allowed = env_constructor_parameters(env_id)
+    unknown = [] if allowed is None else sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{env_id} takes no keyword {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(allowed)}"
+        )
+    return kwargs
+
+
+def env_task_count(env_id: str, kwargs: dict) -> int | None:
+    """``num_tasks`` of an environment made with ``kwargs`` (None: any task id >= 0). Makes one
+    environment, so a missing data folder or a bad kwarg fails here, at start."""
+    env = gym.make(env_id, **kwargs)
+    try:
+        return getattr(env.unwrapped, "num_tasks", None)
+    finally:
+        env.close()
+
+
+def check_task_ranges(env_id: str, num_tasks: int | None, ranges: dict[str, range]) -> None:
+    """ValueError naming each range (``{"env.train_tasks": range(0, 100)}``) that holds ids the
+    environment does not have."""
+    if num_tasks is None:
+        return
+    wrong = [
+        f"{name} = [{ids.start}, {ids.stop})"
+        for name, ids in ranges.items()
+        if len(ids) and (ids.start < 0 or ids.stop > num_tasks)
+    ]
+    if wrong:
+        raise ValueError(
+            f"{' and '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not fit {env_id}, "
+            f"which has {num_tasks} tasks (ids 0 to {num_tasks - 1}); choose ranges within it"
+        )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,29 @@ class ChatCompletionsJudge:
         self.timeout = timeout
         self.extra_body = dict(extra_body or {})
 
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """Raise ``ConnectionError`` (naming the URL and the cause) unless a server answers at
+        ``{base_url}/models``: a run checks this before any work, not after its first
+        evaluation. Any HTTP answer, an error status included, means a server is there."""
+        url = self.url.removesuffix("/chat/completions") + "/models"
+        request = urllib.request.Request(url, headers=self._headers())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ConnectionError(
+                f"the chat judge's endpoint {url} is not reachable: {reason}"
+            ) from None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
     def compare(self, pairs: Sequence[tuple[Trajectory, Trajectory]]) -> list[Verdict]:
         questions = []
         for a, b in pairs:
@@ -112,10 +136,7 @@ class ChatCompletionsJudge:
             "top_logprobs": self.top_logprobs,
             **self.extra_body,
         }
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
+        request = urllib.request.Request(self.url, json.dumps(body).encode(), self._headers())
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.loads(response.read())
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ..scoring import candidate_logprobs, continuation_logprobs
 from .base import Generation
+from .loading import load_pretrained
 
 
 class TransformersBackend:
@@ -30,9 +30,7 @@ class TransformersBackend:
     def from_pretrained(
         cls, name_or_path: str | Path, dtype: str = "float32"
     ) -> TransformersBackend:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        tokenizer.padding_side = "left"  # not saved with the tokenizer (transformers 5)
+        model, tokenizer = load_pretrained(name_or_path, dtype)
         return cls(model.eval(), tokenizer)
 
     @torch.no_grad()

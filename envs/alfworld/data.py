@@ -31,6 +31,8 @@ TASK_TYPES = (
     "pick_two_obj_and_place",
 )
 
+#: the splits ALFWorld's data has (``alfworld-download``)
+KNOWN_SPLITS = ("train", "valid_seen", "valid_unseen", "valid_train")
 #: ALFWorld's own names for its evaluation splits.
 SPLIT_ALIASES = {
     "eval_in_distribution": "valid_seen",
@@ -83,6 +85,13 @@ def find_split_dir(data_dir: str | os.PathLike | None, split: str) -> Path:
             return candidate
     looked = ", ".join(str(c) for c in candidates)
     source = f"data_dir={str(data_dir)!r}" if data_dir is not None else "$ALFWORLD_DATA"
+    present = sorted({c.name for d in candidates[:2] if d.parent.is_dir()
+                      for c in d.parent.iterdir() if c.is_dir() and _holds_task_folders(c)})  # fmt: skip
+    if split not in KNOWN_SPLITS:
+        raise ValueError(
+            f"split={split!r} is not an ALFWorld split; choose one of {list(KNOWN_SPLITS)} "
+            f"(or {sorted(SPLIT_ALIASES)}); present under {source}: {present or 'none'}"
+        )
     raise FileNotFoundError(
         f"no ALFWorld games for split {split!r} ({source}); looked in: {looked}. {HOW_TO_GET_DATA}"
     )

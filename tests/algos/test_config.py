@@ -18,10 +18,12 @@ def test_every_shipped_config_validates():
 
 
 def test_dotted_overrides_are_parsed_as_yaml():
-    config = load_config(None, ["algo.learning_rate=3e-4", "train.resume=true", "env.kwargs.a=[1]"])
+    config = load_config(
+        None, ["algo.learning_rate=3e-4", "train.resume=true", "env.kwargs.num_distractors=[1]"]
+    )
     assert config.algo.learning_rate == 3e-4
     assert config.train.resume is True
-    assert config.env.kwargs == {"a": [1]}
+    assert config.env.kwargs == {"num_distractors": [1]}
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,7 @@ def test_dotted_overrides_are_parsed_as_yaml():
         ("algo.lerning_rate=1", ["algo.lerning_rate", "unknown key", "learning_rate"]),
         ("algo.learning_rate=fast", ["algo.learning_rate", "valid number", "'fast'"]),
         ("env.id=turngym/Nope-v0", ["env.id", "turngym/Nope-v0", "turngym/Household-v0"]),
+        ("env.kwargs.num_distractor=1", ["env.kwargs", "'num_distractor'", "num_distractors"]),
         ("algo.advantage=ppg", ["algo.advantage", "'ppg'", "grpo"]),
         ("agent.mode=shout", ["agent.mode", "'generate' or 'choose'", "'shout'"]),
         ("rollout.group_size=0", ["rollout.group_size", "greater than 0"]),

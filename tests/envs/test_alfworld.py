@@ -8,12 +8,9 @@ textworld/alfworld packages are absent.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import shutil
-import tarfile
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +18,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from shared_data import ALFWORLD_ARCHIVE as ARCHIVE
+from shared_data import ALFWORLD_SPLIT as SPLIT
+from shared_data import unpack_alfworld_split as _unpack_split
 
 import turngym.envs  # noqa: F401  (registers the ids)
 from turngym.envs import NOTHING_HAPPENS
@@ -29,41 +29,7 @@ from turngym.envs.alfworld.data import load_game
 from turngym.envs.alfworld.env import task_text
 from turngym.envs.core import put_alias
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARCHIVE = REPO_ROOT.parent / "shared/data/alfworld/json_2.1.1-train-valid_seen-valid_train.tar.xz"
-SPLIT = "valid_seen"
 ENGINE = "textworld"  # these tests pin the reference engine; the native one is checked against it
-MEMBER_PREFIX = f"json_2.1.1/{SPLIT}/"
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("TURNGYM_CACHE")
-    return Path(base) if base else Path("~/.cache/turngym").expanduser()
-
-
-def _unpack_split() -> Path:
-    """Unpack ``valid_seen`` once; later runs reuse it (a marker file says it is complete)."""
-    target = _cache_root() / "alfworld" / ARCHIVE.name.removesuffix(".tar.xz")
-    marker = target / f".{SPLIT}-complete"
-    if marker.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=target.parent))
-    try:
-        with tarfile.open(ARCHIVE) as archive:
-            members = [m for m in archive if m.name.startswith(MEMBER_PREFIX)]
-            archive.extractall(staging, members=members, filter="data")
-        (target / "json_2.1.1").mkdir(parents=True, exist_ok=True)
-        destination = target / "json_2.1.1" / SPLIT
-        try:
-            os.replace(staging / "json_2.1.1" / SPLIT, destination)
-        except OSError:  # another process unpacked it first
-            if not destination.is_dir():
-                raise
-        marker.touch()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 @pytest.fixture(scope="session")

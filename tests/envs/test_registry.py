@@ -272,3 +272,25 @@ def test_reset_and_step_info_carry_the_same_standard_keys(env: gym.Env) -> None:
     for action in (info["admissible_actions"][0], "not a command"):
         *_, info = env.step(action)
         assert shown <= info.keys(), shown - info.keys()
+
+
+def test_register_env_twice_is_a_no_op_but_a_different_entry_point_warns_and_replaces() -> None:
+    from turngym.envs import register_env
+    from turngym.envs.household import HouseholdEnv
+
+    class Other(HouseholdEnv):
+        pass
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the same registration again: silent
+            register_env("RegistryProbe-v0", HouseholdEnv, max_episode_steps=5)
+            register_env("RegistryProbe-v0", HouseholdEnv, max_episode_steps=5)
+        with pytest.warns(UserWarning, match="already registered.*replacing"):
+            register_env("RegistryProbe-v0", Other, max_episode_steps=5)
+        assert gym.spec("turngym/RegistryProbe-v0").entry_point is Other
+        with pytest.warns(UserWarning, match="already registered"):
+            register_env("RegistryProbe-v0", Other, max_episode_steps=9)  # another step cap
+        assert gym.spec("turngym/RegistryProbe-v0").max_episode_steps == 9
+    finally:
+        del gym.registry["turngym/RegistryProbe-v0"]
