@@ -70,7 +70,7 @@ def reports_errors(command: Callable) -> Callable:
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from turngym.agents.backends.loading import ModelLoadError
     from turngym.agents.rollout import EnvStartError
-    from turngym.algos.run_folder import RunFolderError
+    from turngym.algos.checkpoints import RunFolderError
 
     return (
         CommandError, ConfigError, RunFolderError, ModelLoadError, EnvStartError,
@@ -258,7 +258,8 @@ def evaluate(
         task_ids[0], task_ids[-1] + 1)})  # fmt: skip
     import torch
 
-    from turngym.agents import Agent, AgentConfig, EnvPool, TransformersBackend
+    from turngym.agents import Agent, AgentConfig, EnvPool
+    from turngym.agents.backends import make_backend
     from turngym.algos.evaluate import evaluate_agent
 
     agent_config = AgentConfig.load(checkpoint)
@@ -266,7 +267,7 @@ def evaluate(
     if temperature is not None:
         agent_config.temperature = temperature
     torch.manual_seed(seed)
-    backend = TransformersBackend.from_pretrained(checkpoint)
+    backend = make_backend(name_or_path=checkpoint)
     agent = Agent(backend, backend.tokenizer, agent_config, seed=seed)
     with EnvPool(env, kwargs, 64, workers, imports=imports or ()) as pool:
         report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=True)

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from turngym.agents.backends.factory import BACKEND_KINDS
 from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
 from turngym.envs.registry import check_task_ranges, env_task_count
 
@@ -40,6 +41,7 @@ from .advantages import (
     ReMaxConfig,
     RLOOConfig,
 )
+from .checkpoints import check_resume_folder
 from .losses import AggregationMode, DualClipPPOConfig, GSPOConfig, PPOClipConfig
 from .preference import (
     DMPOConfig,
@@ -51,7 +53,6 @@ from .preference import (
     TDPOConfig,
 )
 from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
-from .run_folder import check_resume_folder
 
 
 class ConfigError(ValueError):
@@ -149,8 +150,18 @@ class TinyModelConfig(Strict):
 
 class ModelConfig(Strict):
     name_or_path: str = Field("tiny", description="'tiny' (built offline) or a HF name or path")
+    backend: str = Field(
+        "transformers", description="inference engine for rollouts: " + ", ".join(BACKEND_KINDS)
+    )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
     dtype: Literal["float32", "bfloat16"] = "float32"
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, kind: str) -> str:
+        if kind not in BACKEND_KINDS:
+            raise ValueError(f"unknown inference backend; available: {list(BACKEND_KINDS)}")
+        return kind
 
 
 class AgentSettings(Strict):

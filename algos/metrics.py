@@ -80,6 +80,16 @@ def strict_json(value: Any) -> Any:
     return value
 
 
+def log_evaluation(logger: MetricsLogger, iteration: int, report: Any) -> None:
+    """One evaluation's row (an :class:`~turngym.algos.evaluate.EvalReport`) as ``eval/*``."""
+    logger.log(iteration, {
+        "eval/success_rate": report.success_rate,
+        "eval/mean_return": report.mean_return,
+        "eval/mean_length": report.mean_length,
+        "eval/env_errors": report.env_errors,
+    })  # fmt: skip
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -14,13 +14,13 @@
   :func:`loss_batch` picks the builder by loss name (online DPO uses it through
   :func:`train_preference` too).
 
-Both return metrics and, given ``output_dir``, save a ``save_pretrained`` folder with the
-tokenizer and ``turngym_agent.json``, which ``turngym eval`` and transformers load.
+Both step a :class:`~turngym.algos.engine.TrainEngine` and return metrics; given
+``output_dir``, they save a checkpoint (:func:`~turngym.algos.engine.save_checkpoint`), which
+``turngym eval`` and transformers load.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,12 @@ from turngym.agents.agent import Agent, AgentConfig, AgentInput
 from turngym.agents.scoring import continuation_logprobs
 from turngym.agents.trajectory import Trajectory, Turn
 
-from .metrics import write_json
+from .engine import TrainEngine, save_checkpoint
 from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
 from .preference import KTOBatch, PreferenceBatch, sequential_kl_from_logits
 from .registry import get_preference_loss
 from .samples import StepSample, pad_units, sample_log_distributions, sample_logprobs
 
-OFFLINE_STATE_FILE = "offline_metrics.json"
 #: losses that read the full per-unit distributions of policy and reference (tdpo_batch)
 SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
 
@@ -174,21 +173,20 @@ def _pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 # -- behaviour cloning ---------------------------------------------------------------------------
 def sft(
-    model: torch.nn.Module,
+    engine: TrainEngine,
     tokenizer: Any,
     data: list[Trajectory] | list[StepSample],
     agent_config: AgentConfig,
     epochs: int = 1,
     batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    max_grad_norm: float = 1.0,
     seed: int = 0,
     output_dir: str | Path | None = None,
 ) -> dict[str, float]:
     """Behaviour cloning on demonstrated turns: minimize -(1/U) sum_u log pi(u) per mini-batch
-    of ``batch_size`` turns (see the module docstring for the units of each mode)."""
+    of ``batch_size`` turns (see the module docstring for the units of each mode), one
+    ``engine`` step per mini-batch."""
     samples = [s for t in data for s in turn_samples(t)] if _are_trajectories(data) else data
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    model = engine.model
     generator = torch.Generator().manual_seed(seed)
     pad = tokenizer.pad_token_id or 0
     losses, start = [], time.perf_counter()
@@ -201,12 +199,12 @@ def sft(
                 model, batch, agent_config.mode, agent_config.temperature or 1.0, pad
             )
             loss = -torch.cat(units).mean()
-            _optimizer_step(model, optimizer, loss, max_grad_norm)
+            engine.backward_and_step(loss)
             losses.append(loss.item())
     model.eval()
     metrics = _summary(losses, "sft", len(samples), time.perf_counter() - start)
     if output_dir is not None:
-        save_policy(output_dir, model, tokenizer, agent_config, metrics)
+        save_checkpoint(output_dir, engine, tokenizer, agent_config, metrics=metrics)
     return metrics
 
 
@@ -216,7 +214,7 @@ def _are_trajectories(data: list) -> bool:
 
 # -- preference optimization -----------------------------------------------------------------------
 def train_preference(
-    model: torch.nn.Module,
+    engine: TrainEngine,
     tokenizer: Any,
     pairs: list[PreferencePair],
     agent_config: AgentConfig,
@@ -226,21 +224,18 @@ def train_preference(
     shape: str = "step",
     epochs: int = 1,
     batch_size: int = 16,
-    learning_rate: float = 1e-4,
-    max_grad_norm: float = 1.0,
     seed: int = 0,
     output_dir: str | Path | None = None,
     reference_sync_steps: int | None = None,
     reference_alpha: float = 1.0,
-    optimizer: torch.optim.Optimizer | None = None,
 ) -> dict[str, float]:
     """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
 
-    ``reference`` defaults to a frozen copy of ``model`` as it is on entry; its log-probs are
-    computed once. ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``); each
-    mini-batch is built by :func:`loss_batch`. ``optimizer``: one over ``model``'s parameters
-    whose state carries over between calls (online DPO steps it every iteration); None: a fresh
-    AdamW at ``learning_rate``.
+    ``engine`` owns the policy and its optimizer (its state carries over between calls: online
+    DPO steps the same engine every iteration). ``reference`` defaults to
+    ``engine.frozen_copy()`` as the policy is on entry; its log-probs are computed once.
+    ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``); each mini-batch is built
+    by :func:`loss_batch`.
 
     TR-DPO (Gorbatovski et al., 2024): with ``reference_sync_steps`` = tau, every tau optimizer
     steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
@@ -252,11 +247,10 @@ def train_preference(
         raise ValueError("pairs is empty: nothing to train on")
     if not 0 < reference_alpha <= 1:
         raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
+    model = engine.model
     if reference is None:
-        reference = copy.deepcopy(model)
+        reference = engine.frozen_copy()
     reference.eval().requires_grad_(False)
-    if optimizer is None:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     # reference log-probs once for all epochs, unless the reference moves (TR-DPO) or the loss
@@ -272,10 +266,18 @@ def train_preference(
         for begin in range(0, len(order), batch_size):
             index = order[begin : begin + batch_size]
             chunk = [pairs[i] for i in index]
-            batch = loss_batch(loss, model, reference, tokenizer, chunk, agent_config, shape,
-                               None if ref is None else [ref[i] for i in index])  # fmt: skip
+            batch = loss_batch(
+                loss,
+                model,
+                reference,
+                tokenizer,
+                chunk,
+                agent_config,
+                shape,
+                None if ref is None else [ref[i] for i in index],
+            )
             per_example, metrics = loss_fn(batch, loss_config)
-            _optimizer_step(model, optimizer, per_example.mean(), max_grad_norm)
+            engine.backward_and_step(per_example.mean())
             steps += 1
             if reference_sync_steps and steps % reference_sync_steps == 0:
                 soft_update(reference, model, reference_alpha)
@@ -288,7 +290,7 @@ def train_preference(
     summary[f"{loss}/reward_accuracy_last"] = accuracies[-1]
     summary[f"{loss}/reward_margin_last"] = margins[-1]
     if output_dir is not None:
-        save_policy(output_dir, model, tokenizer, agent_config, summary)
+        save_checkpoint(output_dir, engine, tokenizer, agent_config, metrics=summary)
     return summary
 
 
@@ -303,10 +305,11 @@ def reference_logprobs(
     without grad: the ``reference`` argument of the batch builders."""
     with torch.no_grad():
         return [
-            trajectory_logprobs(reference_model, tokenizer, [p.chosen, p.rejected], agent_config,
-                                shape)
+            trajectory_logprobs(
+                reference_model, tokenizer, [p.chosen, p.rejected], agent_config, shape
+            )
             for p in pairs
-        ]  # fmt: skip
+        ]
 
 
 def loss_batch(
@@ -489,15 +492,6 @@ def _side_rewards(metrics: dict, pairs: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 # -- shared pieces -------------------------------------------------------------------------------
-def _optimizer_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_norm: float
-) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    optimizer.step()
-
-
 def _summary(losses: list[float], name: str, examples: int, seconds: float) -> dict[str, float]:
     return {
         f"{name}/loss_first": losses[0] if losses else float("nan"),
@@ -506,20 +500,3 @@ def _summary(losses: list[float], name: str, examples: int, seconds: float) -> d
         f"{name}/examples": float(examples),
         "time/train_s": seconds,
     }
-
-
-def save_policy(
-    folder: str | Path,
-    model: torch.nn.Module,
-    tokenizer: Any,
-    agent_config: AgentConfig,
-    metrics: dict[str, float] | None = None,
-) -> Path:
-    """A checkpoint like the on-policy trainer's: ``save_pretrained`` model and tokenizer,
-    ``turngym_agent.json``, and the training metrics."""
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    agent_config.save(folder)
-    write_json(folder / OFFLINE_STATE_FILE, metrics or {})
-    return folder

@@ -23,7 +23,6 @@ The judge's agreement with the environment's ``won`` is logged where the two sid
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Sequence
@@ -35,12 +34,13 @@ import torch
 from pydantic import BaseModel
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import InferenceBackend, make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory
 from turngym.rewards.judge import PairwiseJudge, Verdict
 
+from .engine import TrainEngine
 from .offline import train_preference
 from .pairs import PreferencePair
 from .registry import get_preference_loss
@@ -55,9 +55,7 @@ class OnlineDPOConfig:
         loss: a registered preference loss (``dpo``, ``dmpo``, ``ipo``, ``tdpo1``, ``kto``, ...).
         loss_config: that loss's options model (e.g. ``DPOConfig(beta=0.1)``); None: defaults.
         shape: ``step`` (each turn scored on its own prompt) or ``conversation``.
-        learning_rate: AdamW step size; the optimizer keeps its state across iterations.
         updates_per_iteration: gradient steps on each iteration's pairs (1 in OAIF).
-        max_grad_norm: gradient-norm clip.
         seed: task choice, action sampling and rollout seeds derive from (seed, iteration).
     """
 
@@ -65,9 +63,7 @@ class OnlineDPOConfig:
     loss: str = "dpo"
     loss_config: BaseModel | None = None
     shape: str = "step"
-    learning_rate: float = 1e-4
     updates_per_iteration: int = 1
-    max_grad_norm: float = 1.0
     seed: int = 0
 
 
@@ -107,21 +103,25 @@ class Collected:
 
 
 class OnlineDPO:
-    """The OAIF loop on ``model`` (trained in place); see the module docstring.
+    """The OAIF loop on ``engine.model`` (trained in place); see the module docstring.
 
     Args:
-        model, tokenizer: the policy (a ``transformers`` causal LM) and its tokenizer.
+        engine: the policy (a ``transformers`` causal LM) with its optimizer, kept across
+            iterations (:class:`~turngym.algos.engine.TorchEngine`).
+        tokenizer: the policy's tokenizer.
         judge: any :class:`~turngym.rewards.judge.PairwiseJudge`.
         pool: environments to roll out in.
         train_tasks: the task ids to draw from (e.g. ``range(0, 100_000)``).
         agent_config: how the policy acts (mode, temperature, history).
         config: :class:`OnlineDPOConfig`.
-        reference: pi_ref; default a frozen copy of ``model`` as it is now.
+        reference: pi_ref; default ``engine.frozen_copy()``, the policy as it is now.
+        backend: the rollouts' inference backend (default: one on ``engine.model``); it gets the
+            new weights after every update.
     """
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        engine: TrainEngine,
         tokenizer: Any,
         judge: PairwiseJudge,
         pool: EnvPool,
@@ -129,10 +129,12 @@ class OnlineDPO:
         agent_config: AgentConfig,
         config: OnlineDPOConfig | None = None,
         reference: torch.nn.Module | None = None,
+        backend: InferenceBackend | None = None,
     ):
         self.config = config or OnlineDPOConfig()
         get_preference_loss(self.config.loss)  # an unknown name fails here, not mid-run
-        self.model, self.tokenizer, self.judge, self.pool = model, tokenizer, judge, pool
+        self.engine, self.model = engine, engine.model
+        self.tokenizer, self.judge, self.pool = tokenizer, judge, pool
         self.train_tasks = list(train_tasks)
         if len(self.train_tasks) < self.config.tasks_per_iteration:
             raise ValueError(
@@ -140,10 +142,10 @@ class OnlineDPO:
                 f"tasks_per_iteration={self.config.tasks_per_iteration}; give more tasks"
             )
         self.agent_config = agent_config
-        self.agent = Agent(TransformersBackend(model, tokenizer), tokenizer, agent_config)
-        self.reference = copy.deepcopy(model) if reference is None else reference
+        self.backend = backend or make_backend(model=self.model, tokenizer=tokenizer)
+        self.agent = Agent(self.backend, tokenizer, agent_config)
+        self.reference = self.engine.frozen_copy() if reference is None else reference
         self.reference.eval().requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.config.learning_rate)
         self.iteration = 0
         self.last: Collected | None = None  # the latest iteration's data, for inspection
 
@@ -176,15 +178,24 @@ class OnlineDPO:
 
     def update(self, pairs: list[PreferencePair]) -> dict[str, float]:
         """``updates_per_iteration`` full-batch steps on mean_i L(y_w^i, y_l^i) through
-        :func:`~turngym.algos.offline.train_preference` (one optimizer, kept across
-        iterations); metrics of the last step (measured before it was applied)."""
+        :func:`~turngym.algos.offline.train_preference` (one engine, its optimizer kept
+        across iterations), then the weights go to the rollout backend; metrics of the last
+        step (measured before it was applied)."""
         cfg = self.config
         summary = train_preference(
-            self.model, self.tokenizer, pairs, self.agent_config, loss=cfg.loss,
-            loss_config=cfg.loss_config, reference=self.reference, shape=cfg.shape,
-            epochs=cfg.updates_per_iteration, batch_size=len(pairs),
-            max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, optimizer=self.optimizer,
-        )  # fmt: skip
+            self.engine,
+            self.tokenizer,
+            pairs,
+            self.agent_config,
+            loss=cfg.loss,
+            loss_config=cfg.loss_config,
+            reference=self.reference,
+            shape=cfg.shape,
+            epochs=cfg.updates_per_iteration,
+            batch_size=len(pairs),
+            seed=cfg.seed,
+        )
+        self.backend.load_weights(self.engine.state_dict_for_inference())
         return {
             f"{cfg.loss}/loss": summary[f"{cfg.loss}/loss_last"],
             f"{cfg.loss}/reward_margin": summary[f"{cfg.loss}/reward_margin_last"],

@@ -28,7 +28,6 @@ tokenizer, ``turngym_agent.json``, ``run_config.yaml``), with ``result.json``::
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable
@@ -37,22 +36,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.rewards import ChatCompletionsJudge, LLMJudge, PairwiseJudge, RuleJudge
 
+from .checkpoints import prepare_run_folder
 from .config import JudgeConfig, PreferenceRunConfig
+from .engine import TorchEngine, TrainEngine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
-from .metrics import MetricsLogger, write_json
-from .offline import expert_trajectories, save_policy, sft, train_preference
+from .metrics import MetricsLogger, log_evaluation, write_json
+from .offline import expert_trajectories, sft, train_preference
 from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
-from .run_folder import prepare_run_folder
 from .trainer import load_policy
 
 
@@ -81,27 +80,42 @@ def collect_pairs(
 
 
 def train_offline(
-    model: torch.nn.Module, tokenizer: Any, agent: Agent, pool: EnvPool,
-    config: PreferenceRunConfig, task_ids: list[int],
-) -> dict[str, float]:  # fmt: skip
+    engine: TrainEngine,
+    tokenizer: Any,
+    agent: Agent,
+    pool: EnvPool,
+    config: PreferenceRunConfig,
+    task_ids: list[int],
+) -> dict[str, float]:
     """Step 3, offline: pairs from one sample of episodes on ``task_ids``, then ``algo.loss``."""
     pairs, metrics = collect_pairs(agent, pool, config, task_ids)
-    tqdm.write(f"{len(pairs)} pairs from {metrics['pairs/sampled_episodes']:.0f} episodes "
-               f"({metrics['pairs/sampled_success_rate']:.1%} won)")  # fmt: skip
+    tqdm.write(
+        f"{len(pairs)} pairs from {metrics['pairs/sampled_episodes']:.0f} episodes "
+        f"({metrics['pairs/sampled_success_rate']:.1%} won)"
+    )
     if not pairs:
         raise RuntimeError(
             f"no preference pairs from {config.pairs.sources}: every sampled episode tied "
             "with its comparison; raise pairs.tasks or pairs.samples_per_task"
         )
     algo = config.algo
-    metrics.update(train_preference(
-        model, tokenizer, pairs, agent.config, loss=algo.loss,
-        loss_config=algo.settings_of(algo.loss), shape=config.pairs.shape, epochs=algo.epochs,
-        batch_size=algo.batch_size, learning_rate=algo.learning_rate,
-        max_grad_norm=algo.max_grad_norm, seed=config.train.seed,
-        reference_sync_steps=algo.reference_update.tau or None,
-        reference_alpha=algo.reference_update.alpha,
-    ))  # fmt: skip
+    metrics.update(
+        train_preference(
+            engine,
+            tokenizer,
+            pairs,
+            agent.config,
+            loss=algo.loss,
+            loss_config=algo.settings_of(algo.loss),
+            shape=config.pairs.shape,
+            epochs=algo.epochs,
+            batch_size=algo.batch_size,
+            seed=config.train.seed,
+            reference_sync_steps=algo.reference_update.tau or None,
+            reference_alpha=algo.reference_update.alpha,
+        )
+    )
+    agent.backend.load_weights(engine.state_dict_for_inference())
     return metrics
 
 
@@ -116,37 +130,59 @@ def make_judge(settings: JudgeConfig, policy: torch.nn.Module, tokenizer: Any) -
     if settings.kind == "llm":
         return LLMJudge.from_pretrained(settings.model, tie_threshold=threshold)
     api_key = os.environ[settings.api_key_env] if settings.api_key_env else None
-    return ChatCompletionsJudge(settings.base_url, settings.model, api_key=api_key,
-                                tie_threshold=threshold)  # fmt: skip
+    return ChatCompletionsJudge(
+        settings.base_url, settings.model, api_key=api_key, tie_threshold=threshold
+    )
 
 
 def train_online(
-    model: torch.nn.Module, tokenizer: Any, agent_config: AgentConfig, pool: EnvPool,
-    config: PreferenceRunConfig, task_ids: list[int], evaluate: Callable[[str, int], EvalReport],
+    engine: TrainEngine,
+    tokenizer: Any,
+    agent: Agent,
+    pool: EnvPool,
+    config: PreferenceRunConfig,
+    task_ids: list[int],
+    evaluate: Callable[[str, int], EvalReport],
     logger: MetricsLogger,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Step 3, online: ``online.iterations`` of :class:`~turngym.algos.online_dpo.OnlineDPO` on
     ``task_ids``, each logged to ``metrics.jsonl``; returns totals over the run."""
     settings, algo = config.online, config.algo
-    reference = copy.deepcopy(model).eval().requires_grad_(False)  # pi_ref, and the "policy" judge
+    reference = engine.frozen_copy()  # pi_ref, and the "policy" judge
     judge = make_judge(settings.judge, reference, tokenizer)
     options = OnlineDPOConfig(
-        tasks_per_iteration=settings.tasks_per_iteration, loss=algo.loss,
-        loss_config=algo.settings_of(algo.loss), shape=config.pairs.shape,
-        learning_rate=algo.learning_rate, updates_per_iteration=settings.updates_per_iteration,
-        max_grad_norm=algo.max_grad_norm, seed=config.train.seed,
-    )  # fmt: skip
-    online = OnlineDPO(model, tokenizer, judge, pool, task_ids, agent_config, options, reference)
+        tasks_per_iteration=settings.tasks_per_iteration,
+        loss=algo.loss,
+        loss_config=algo.settings_of(algo.loss),
+        shape=config.pairs.shape,
+        updates_per_iteration=settings.updates_per_iteration,
+        seed=config.train.seed,
+    )
+    online = OnlineDPO(
+        engine,
+        tokenizer,
+        judge,
+        pool,
+        task_ids,
+        agent.config,
+        options,
+        reference,
+        backend=agent.backend,
+    )
     history = []
-    bar = tqdm(range(1, settings.iterations + 1), desc=f"online {algo.loss}",
-               disable=not config.train.progress)  # fmt: skip
+    bar = tqdm(
+        range(1, settings.iterations + 1),
+        desc=f"online {algo.loss}",
+        disable=not config.train.progress,
+    )
     for iteration in bar:
         metrics = online.step()
         metrics.pop("iteration")  # OnlineDPO counts from 0; the log counts finished iterations
         logger.log(iteration, metrics)
         history.append(metrics)
-        bar.set_postfix(pairs=f"{metrics['judge/pairs']:.0f}",
-                        won=f"{metrics['rollout/success_rate']:.2f}")  # fmt: skip
+        bar.set_postfix(
+            pairs=f"{metrics['judge/pairs']:.0f}", won=f"{metrics['rollout/success_rate']:.2f}"
+        )
         if settings.eval_every and iteration % settings.eval_every == 0:
             if iteration < settings.iterations:  # the last one is the "after" evaluation
                 evaluate(f"iteration {iteration}", iteration)
@@ -156,8 +192,11 @@ def train_online(
 def online_summary(history: list[dict[str, float]], loss: str) -> dict[str, float]:
     """Totals over the online iterations (agreement with ``won`` pooled over the pairs)."""
     decided = sum(m["judge/pairs_differing_in_won"] for m in history)
-    agreeing = sum(m["judge/agreement_with_won"] * m["judge/pairs_differing_in_won"]
-                   for m in history if m["judge/pairs_differing_in_won"])  # fmt: skip
+    agreeing = sum(
+        m["judge/agreement_with_won"] * m["judge/pairs_differing_in_won"]
+        for m in history
+        if m["judge/pairs_differing_in_won"]
+    )
     losses = [m[f"{loss}/loss"] for m in history if math.isfinite(m[f"{loss}/loss"])]
     return {
         "online/iterations": float(len(history)),
@@ -168,9 +207,11 @@ def online_summary(history: list[dict[str, float]], loss: str) -> dict[str, floa
         "judge/pairs_differing_in_won": float(decided),
         "rollout/success_rate_last": history[-1]["rollout/success_rate"],
         f"{loss}/loss_last": losses[-1] if losses else math.nan,
-        **{key: float(sum(m[key] for m in history))
-           for key in ("time/rollout_s", "time/judge_s", "time/train_s")},
-    }  # fmt: skip
+        **{
+            key: float(sum(m[key] for m in history))
+            for key in ("time/rollout_s", "time/judge_s", "time/train_s")
+        },
+    }
 
 
 def split_train_tasks(config: PreferenceRunConfig) -> tuple[list[int], list[int]]:
@@ -201,9 +242,10 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     model, tokenizer = load_policy(config)
     model.eval()
     agent_config = AgentConfig(**config.agent.model_dump())
-    backend = TransformersBackend(model, tokenizer)
+    backend = make_backend(config.model.backend, model=model, tokenizer=tokenizer)
     agent = Agent(backend, tokenizer, agent_config, seed=run.seed)
-    (output / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
+    algo = config.algo
+    engine = TorchEngine(model, algo.learning_rate, max_grad_norm=algo.max_grad_norm)
     warm_ids, train_ids = split_train_tasks(config)
     eval_ids = config.env.eval_task_ids(run.eval_episodes)
     evaluations: dict[str, dict[str, Any]] = {}
@@ -212,15 +254,13 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
 
     def evaluate(stage: str, iteration: int = 0) -> EvalReport:
         model.eval()
-        report = evaluate_policy(backend, tokenizer, agent_config, pool, eval_ids, run.seed,
-                                 run.progress)  # fmt: skip
+        report = evaluate_policy(
+            backend, tokenizer, agent_config, pool, eval_ids, run.seed, run.progress
+        )
         if stage in ("before", "warm_start", "after"):
             evaluations[stage] = report.to_dict()
         if logger is not None:
-            logger.log(iteration, {"eval/success_rate": report.success_rate,
-                                   "eval/mean_return": report.mean_return,
-                                   "eval/mean_length": report.mean_length,
-                                   "eval/env_errors": report.env_errors})  # fmt: skip
+            log_evaluation(logger, iteration, report)
         tqdm.write(f"[{stage}] eval: {report.summary()}")
         return report
 
@@ -230,19 +270,32 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
             demonstrations = expert_trajectories(
                 agent, config.env.id, warm_ids, config.env.make_kwargs()
             )
-            metrics.update(sft(model, tokenizer, demonstrations, agent_config, epochs=warm.epochs,
-                               batch_size=warm.batch_size, learning_rate=warm.learning_rate,
-                               seed=run.seed))  # fmt: skip
+            warm_engine = TorchEngine(model, warm.learning_rate)  # its own optimizer, clip at 1
+            metrics.update(
+                sft(
+                    warm_engine,
+                    tokenizer,
+                    demonstrations,
+                    agent_config,
+                    epochs=warm.epochs,
+                    batch_size=warm.batch_size,
+                    seed=run.seed,
+                )
+            )
+            backend.load_weights(warm_engine.state_dict_for_inference())
             evaluate("warm_start")
         if config.mode == "offline":
-            metrics.update(train_offline(model, tokenizer, agent, pool, config, train_ids))
+            metrics.update(train_offline(engine, tokenizer, agent, pool, config, train_ids))
         else:
-            metrics.update(train_online(model, tokenizer, agent_config, pool, config, train_ids,
-                                        evaluate, logger))  # fmt: skip
+            metrics.update(
+                train_online(engine, tokenizer, agent, pool, config, train_ids, evaluate, logger)
+            )
         evaluate("after", config.online.iterations if config.mode == "online" else 0)
     if logger is not None:
         logger.close()
-    save_policy(output, model, tokenizer, agent_config, metrics)
+    save_checkpoint(
+        output, engine, tokenizer, agent_config, run_config=config.model_dump(), metrics=metrics
+    )
     result = {**evaluations, "metrics": metrics, "checkpoint": str(output)}
     write_json(output / "result.json", result)
     return result

@@ -10,7 +10,6 @@ trainer state) and exact resume are built in: every iteration re-seeds its rando
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -22,20 +21,21 @@ import yaml
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend, load_pretrained
+from turngym.agents.backends import load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
 from .advantages import gae, is_greedy_rollout
+from .checkpoints import STATE_FILE, checkpoint_folder, prepare_run_folder
 from .config import PreferenceRunConfig, RunConfig
 from .critic import ValueModel, critic_loss, turn_values
+from .engine import TorchEngine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
-from .metrics import MetricsLogger, rollout_metrics, step_group_metrics
+from .metrics import MetricsLogger, log_evaluation, rollout_metrics, step_group_metrics
 from .offline import expert_trajectories, sft
 from .registry import get_advantage, get_policy_loss
-from .run_folder import STATE_FILE, checkpoint_folder, prepare_run_folder
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
 
 
@@ -83,25 +83,20 @@ class Trainer:
         else:
             self.model, self.tokenizer = load_policy(config)
         self.agent_config = AgentConfig(**config.agent.model_dump())
-        self.agent = Agent(
-            TransformersBackend(self.model, self.tokenizer),
-            self.tokenizer,
-            self.agent_config,
-            seed=config.train.seed,
+        algo = config.algo
+        self.engine = TorchEngine(
+            self.model, algo.learning_rate, algo.weight_decay, algo.max_grad_norm
         )
-        self.reference = None
-        if config.algo.kl_coef > 0:
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=config.algo.learning_rate,
-            weight_decay=config.algo.weight_decay,
+        self.backend = make_backend(
+            config.model.backend, model=self.model, tokenizer=self.tokenizer
         )
-        self.critic = self.critic_optimizer = None
+        self.agent = Agent(self.backend, self.tokenizer, self.agent_config, seed=config.train.seed)
+        self.reference = self.engine.frozen_copy() if algo.kl_coef > 0 else None
+        self.critic = self.critic_engine = None
         if config.algo.advantage == "gae":
             self.critic = ValueModel(self.model)
-            self.critic_optimizer = torch.optim.AdamW(
-                self.critic.parameters(), lr=config.algo.critic_learning_rate
+            self.critic_engine = TorchEngine(
+                self.critic, algo.critic_learning_rate, max_grad_norm=algo.max_grad_norm
             )
         self.estimator = get_advantage(config.algo.advantage)
         self.policy_loss = get_policy_loss(config.algo.policy_loss)
@@ -168,8 +163,10 @@ class Trainer:
         advantages, critic_targets = self.advantages(trajectories)
         samples = step_samples(trajectories, advantages, cfg.algo.step_weighting)
         kl_loss_reference = None if cfg.algo.kl_in_reward else reference
-        metrics.update(self.update(samples, _seed_for(cfg.train.seed, iteration, 3),
-                                   kl_loss_reference))  # fmt: skip
+        metrics.update(
+            self.update(samples, _seed_for(cfg.train.seed, iteration, 3), kl_loss_reference)
+        )
+        self.sync_weights()
         steps = sum(t.length for t in trajectories)
         if critic_targets is not None:
             metrics.update(self.update_critic(trajectories, critic_targets, iteration))
@@ -263,10 +260,7 @@ class Trainer:
             for begin in range(0, len(order), algo.minibatch_size):
                 batch = order[begin : begin + algo.minibatch_size]
                 loss = critic_loss(self.critic, [prompts[i] for i in batch], returns[batch], pad)
-                self.critic_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), algo.max_grad_norm)
-                self.critic_optimizer.step()
+                self.critic_engine.backward_and_step(loss)
                 losses.append(loss.item())
         self.critic.eval()
         return {"critic/loss": float(np.mean(losses)) if losses else 0.0}
@@ -354,6 +348,11 @@ class Trainer:
         self.model.eval()
         return {key: value / max(count, 1) for key, value in sums.items()}
 
+    def sync_weights(self) -> None:
+        """Hand the updated weights to the inference backend (a no-op when it shares the
+        trainer's module; a copy into vLLM or any backend with weights of its own)."""
+        self.backend.load_weights(self.engine.state_dict_for_inference())
+
     def _logprobs(self, model: torch.nn.Module, samples: list[StepSample], with_entropy=False):
         pad = self.tokenizer.pad_token_id or 0
         mode, temperature = self.agent_config.mode, self.agent_config.temperature
@@ -390,12 +389,9 @@ class Trainer:
         stats["policy/entropy"] = entropy.item()
         if algo.entropy_coef:
             loss = loss - algo.entropy_coef * entropy
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), algo.max_grad_norm)
-        self.optimizer.step()
+        stepped = self.engine.backward_and_step(loss)
         stats["loss/total"] = loss.item()
-        stats["loss/grad_norm"] = float(grad_norm)
+        stats["loss/grad_norm"] = stepped["grad_norm"]
         stats["loss/clip_fraction"] = weighted_token_mean(extra["clipped"], mask).item()
         stats["loss/approx_kl_old"] = weighted_token_mean(old - logprobs.detach(), mask).item()
         return stats
@@ -405,13 +401,23 @@ class Trainer:
         cfg, warm = self.config, self.config.warm_start
         rng = np.random.default_rng(_seed_for(cfg.train.seed, 0, 5))  # stream 5: warm start
         tasks = cfg.env.train_tasks
-        task_ids = (rng.choice(tasks.stop - tasks.start, warm.expert_tasks, replace=False)
-                    + tasks.start).tolist()  # fmt: skip
-        demonstrations = expert_trajectories(self.agent, cfg.env.id, task_ids,
-                                             cfg.env.make_kwargs())  # fmt: skip
-        metrics = sft(self.model, self.tokenizer, demonstrations, self.agent_config,
-                      epochs=warm.epochs, batch_size=warm.batch_size,
-                      learning_rate=warm.learning_rate, seed=cfg.train.seed)  # fmt: skip
+        task_ids = (
+            rng.choice(tasks.stop - tasks.start, warm.expert_tasks, replace=False) + tasks.start
+        ).tolist()
+        demonstrations = expert_trajectories(
+            self.agent, cfg.env.id, task_ids, cfg.env.make_kwargs()
+        )
+        engine = TorchEngine(self.model, warm.learning_rate)  # a fresh optimizer, clip at 1
+        metrics = sft(
+            engine,
+            self.tokenizer,
+            demonstrations,
+            self.agent_config,
+            epochs=warm.epochs,
+            batch_size=warm.batch_size,
+            seed=cfg.train.seed,
+        )
+        self.sync_weights()
         metrics["warm_start/expert_success_rate"] = float(np.mean([d.won for d in demonstrations]))
         self.metrics.log(0, metrics)
         tqdm.write(f"warm start: behaviour cloning on {len(demonstrations)} expert episodes")
@@ -422,53 +428,50 @@ class Trainer:
         cfg = self.config
         task_ids = cfg.env.eval_task_ids(episodes or cfg.train.eval_episodes)
         self.model.eval()
-        return evaluate_policy(self.agent.backend, self.tokenizer, self.agent_config, self.pool,
-                               task_ids, cfg.train.seed)  # fmt: skip
+        return evaluate_policy(
+            self.agent.backend,
+            self.tokenizer,
+            self.agent_config,
+            self.pool,
+            task_ids,
+            cfg.train.seed,
+        )
 
     def _evaluate(self) -> None:
         report = self.evaluate()
         row = {"iteration": self.iteration, **report.to_dict()}
         self.eval_history.append(row)
-        self.metrics.log(
-            self.iteration,
-            {
-                "eval/success_rate": report.success_rate,
-                "eval/mean_return": report.mean_return,
-                "eval/mean_length": report.mean_length,
-                "eval/env_errors": report.env_errors,
-            },
-        )
+        log_evaluation(self.metrics, self.iteration, report)
         tqdm.write(f"[iteration {self.iteration}] eval: {report.summary()}")
 
     def save_checkpoint(self) -> Path:
-        folder = checkpoint_folder(self.output_dir, self.iteration)
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        self.agent_config.save(folder)
-        (folder / "run_config.yaml").write_text(yaml.safe_dump(self.config.model_dump()))
         state = {
             "iteration": self.iteration,
-            "optimizer": self.optimizer.state_dict(),
+            "engine": self.engine.state_dict(),
             "eval_history": self.eval_history,
             "reference": None if self.reference is None else self.reference.state_dict(),
             "critic": None if self.critic is None else self.critic.state_dict(),
-            "critic_optimizer": None
-            if self.critic_optimizer is None
-            else self.critic_optimizer.state_dict(),
+            "critic_engine": None if self.critic is None else self.critic_engine.state_dict(),
         }
-        torch.save(state, folder / STATE_FILE)
-        return folder
+        return save_checkpoint(
+            checkpoint_folder(self.output_dir, self.iteration),
+            self.engine,
+            self.tokenizer,
+            self.agent_config,
+            run_config=self.config.model_dump(),
+            trainer_state=state,
+        )
 
     def _load_state(self, folder: Path) -> None:
         state = torch.load(folder / STATE_FILE, weights_only=False)
         self.iteration = state["iteration"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.engine.load_state_dict(state["engine"])
         self.eval_history = state["eval_history"]
         if self.reference is not None and state.get("reference") is not None:
             self.reference.load_state_dict(state["reference"])
         if self.critic is not None and state.get("critic") is not None:
             self.critic.load_state_dict(state["critic"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+            self.critic_engine.load_state_dict(state["critic_engine"])
 
     def close(self) -> None:
         self.pool.close()

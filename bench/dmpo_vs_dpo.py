@@ -32,10 +32,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
+from turngym.algos.engine import TorchEngine
 from turngym.algos.evaluate import evaluate_policy
 from turngym.algos.offline import expert_trajectories, sft, train_preference
 from turngym.algos.pairs import expert_pairs, group_pairs
@@ -48,7 +49,7 @@ LOSSES = {"dmpo": DMPOConfig(), "dpo": DPOConfig()}
 
 def success(model, tokenizer, config: AgentConfig, pool: EnvPool, episodes: int, seed: int):
     task_ids = list(range(EVAL_START, EVAL_START + episodes))
-    backend = TransformersBackend(model, tokenizer)
+    backend = make_backend(model=model, tokenizer=tokenizer)
     return evaluate_policy(backend, tokenizer, config, pool, task_ids, seed).success_rate
 
 
@@ -63,12 +64,20 @@ def run_seed(args: argparse.Namespace, seed: int, pool: EnvPool, clock: float) -
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(base).eval()
     config = AgentConfig(mode="choose", temperature=1.0)
-    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, config, seed=seed)
+    agent = Agent(make_backend(model=model, tokenizer=tokenizer), tokenizer, config, seed=seed)
     # warm-start tasks and pair tasks: disjoint training ids per seed, below the held-out ids
     if args.sft_tasks:
         first = 500_000 + seed * args.sft_tasks
         demos = expert_trajectories(agent, ENV_ID, list(range(first, first + args.sft_tasks)))
-        sft(model, tokenizer, demos, config, epochs=args.sft_epochs, batch_size=32, seed=seed)
+        sft(
+            TorchEngine(model, 1e-3),
+            tokenizer,
+            demos,
+            config,
+            epochs=args.sft_epochs,
+            batch_size=32,
+            seed=seed,
+        )
     before = success(model, tokenizer, config, pool, args.eval_episodes, seed)
     task_ids = list(range(seed * args.tasks, (seed + 1) * args.tasks))
     experts = expert_trajectories(agent, ENV_ID, task_ids)
@@ -79,9 +88,10 @@ def run_seed(args: argparse.Namespace, seed: int, pool: EnvPool, clock: float) -
     for name, loss_config in LOSSES.items():
         policy = copy.deepcopy(model)
         metrics = train_preference(
-            policy, tokenizer, pairs, config, loss=name, loss_config=loss_config,
+            TorchEngine(policy, args.lr), tokenizer, pairs, config, loss=name,
+            loss_config=loss_config,
             reference=copy.deepcopy(model), shape=args.shape, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.lr, seed=seed,
+            batch_size=args.batch_size, seed=seed,
         )  # fmt: skip
         row["steps"] = int(metrics[f"{name}/steps"])
         row[name] = success(policy, tokenizer, config, pool, args.eval_episodes, seed)

@@ -27,9 +27,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.tiny import build_tiny_model
+from turngym.algos.engine import TorchEngine
 from turngym.algos.evaluate import evaluate_agent
 from turngym.algos.online_dpo import OnlineDPO, OnlineDPOConfig
 from turngym.algos.preference import DMPOConfig, DPOConfig
@@ -41,7 +42,7 @@ EVAL_START = 1_000_000
 
 def success(model, tokenizer, config: AgentConfig, pool: EnvPool, episodes: int) -> float:
     torch.manual_seed(17)
-    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, config, seed=17)
+    agent = Agent(make_backend(model=model, tokenizer=tokenizer), tokenizer, config, seed=17)
     with torch.no_grad():
         report, _ = evaluate_agent(agent, pool, list(range(EVAL_START, EVAL_START + episodes)))
     return report.success_rate
@@ -76,10 +77,12 @@ def main() -> None:
     loss_config = DPOConfig(beta=args.beta) if args.loss == "dpo" else DMPOConfig(beta=args.beta)
     config = OnlineDPOConfig(
         tasks_per_iteration=args.tasks, loss=args.loss, loss_config=loss_config,
-        learning_rate=args.lr, updates_per_iteration=args.updates, seed=args.seed,
+        updates_per_iteration=args.updates, seed=args.seed,
     )  # fmt: skip
     pool = EnvPool(ENV_ID, num_slots=64)
-    algo = OnlineDPO(model, tokenizer, judge, pool, range(100_000), agent_config, config)
+    algo = OnlineDPO(
+        TorchEngine(model, args.lr), tokenizer, judge, pool, range(100_000), agent_config, config
+    )
 
     rows = [(0, success(model, tokenizer, agent_config, pool, args.eval_episodes), {})]
     print(f"iteration 0: held-out success {rows[0][1]:.1%}")

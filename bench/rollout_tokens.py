@@ -26,7 +26,7 @@ from transformers.utils import logging as hf_logging
 
 import turngym.envs  # noqa: F401  (registers turngym ids)
 from turngym.agents.agent import Agent, AgentConfig, AgentInput
-from turngym.agents.backends.transformers_backend import TransformersBackend
+from turngym.agents.backends import InferenceBackend, make_backend
 from turngym.agents.scoring import candidate_logprobs, continuation_logprobs
 from turngym.agents.tiny import build_tiny_model
 
@@ -60,7 +60,7 @@ def timed(ours, reference, repeats: int) -> tuple[float, object, float, object]:
     return ours_s / repeats, ours_out, ref_s / repeats, ref_out
 
 
-def reference_generate(backend: TransformersBackend, prompts, max_new_tokens: int) -> int:
+def reference_generate(backend: InferenceBackend, prompts, max_new_tokens: int) -> int:
     """Plain ``model.generate``; returns the number of tokens produced."""
     width = max(len(p) for p in prompts)
     pad, eos = backend.pad_token_id, backend.eos_token_id
@@ -104,7 +104,7 @@ def main() -> None:
         model = AutoModelForCausalLM.from_pretrained(folder).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.padding_side = "left"
-    backend = TransformersBackend(model, tokenizer)
+    backend = make_backend(model=model, tokenizer=tokenizer)
     states = household_states(max(args.states, max(args.batches)), args.seed)
 
     # -- generate mode ---------------------------------------------------------------------------

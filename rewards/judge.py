@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from turngym.agents.backends import InferenceBackend, TransformersBackend
+from turngym.agents.backends import InferenceBackend, load_pretrained, make_backend
 from turngym.agents.trajectory import Trajectory
 
 JUDGE_SYSTEM_PROMPT = (
@@ -181,8 +181,8 @@ class LLMJudge:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> LLMJudge:
         """A judge on a Hugging Face model name or local folder (transformers backend)."""
-        backend = TransformersBackend.from_pretrained(name_or_path)
-        return cls.from_model(backend.model, backend.tokenizer, **kwargs)
+        model, tokenizer = load_pretrained(name_or_path)
+        return cls.from_model(model.eval(), tokenizer, **kwargs)
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, **kwargs: Any) -> LLMJudge:
@@ -191,7 +191,7 @@ class LLMJudge:
         context = getattr(model.config, "max_position_embeddings", None)
         if context and "max_prompt_tokens" not in kwargs:
             kwargs["max_prompt_tokens"] = context - 8  # room for the answer tokens
-        return cls(TransformersBackend(model, tokenizer), tokenizer, **kwargs)
+        return cls(make_backend(model=model, tokenizer=tokenizer), tokenizer, **kwargs)
 
     def prompt_ids(self, first: Trajectory, second: Trajectory) -> list[int]:
         """Token ids of the question with ``first`` shown as A, up to where the answer goes."""

@@ -8,7 +8,13 @@ from typing import Any, Protocol
 
 @dataclass
 class Generation:
-    """One sampled continuation: its tokens and their log-probabilities under the sampler."""
+    """One sampled continuation: its tokens and their log-probabilities.
+
+    ``logprobs[i]`` is log softmax(z_i / T)[token_i]: z_i the model's raw logits before token i,
+    T the sampling temperature (1 when T = 0, greedy decoding). It is the temperature-scaled
+    distribution the trainer scores with (``sample_logprobs`` at the agent's temperature), so
+    the PPO ratio of an unchanged policy is exactly 1; nucleus (top-p) truncation is not in it.
+    """
 
     token_ids: list[int]
     logprobs: list[float]
@@ -25,7 +31,7 @@ class InferenceBackend(Protocol):
         temperature: float = 1.0,
         top_p: float = 1.0,
     ) -> list[Generation]:
-        """Sample one continuation per prompt."""
+        """Sample one continuation per prompt (log-probabilities as :class:`Generation` says)."""
         ...
 
     def score(self, prompts: list[list[int]], continuations: list[list[int]]) -> list[list[float]]:
@@ -39,5 +45,6 @@ class InferenceBackend(Protocol):
         ...
 
     def load_weights(self, state_dict: dict[str, Any]) -> None:
-        """Replace the model's weights (after a training step)."""
+        """Replace the model's weights with the trainer's (after every update; a no-op for a
+        backend that shares the trainer's module)."""
         ...

@@ -85,8 +85,10 @@ def find_split_dir(data_dir: str | os.PathLike | None, split: str) -> Path:
             return candidate
     looked = ", ".join(str(c) for c in candidates)
     source = f"data_dir={str(data_dir)!r}" if data_dir is not None else "$ALFWORLD_DATA"
-    present = sorted({c.name for d in candidates[:2] if d.parent.is_dir()
-                      for c in d.parent.iterdir() if c.is_dir() and _holds_task_folders(c)})  # fmt: skip
+    roots = {d.parent for d in candidates[:2] if d.parent.is_dir()}
+    present = sorted(
+        {c.name for root in roots for c in root.iterdir() if c.is_dir() and _holds_task_folders(c)}
+    )
     if split not in KNOWN_SPLITS:
         raise ValueError(
             f"split={split!r} is not an ALFWorld split; choose one of {list(KNOWN_SPLITS)} "

@@ -63,3 +63,18 @@ def test_scoring_gradients_flow(backend):
     values = continuation_logprobs(backend.model, [[5, 6, 7]], [[8, 9]])
     values[0].sum().backward()
     assert backend.model.lm_head.weight.grad is not None
+
+
+def test_generated_logprobs_are_of_the_temperature_scaled_distribution(backend):
+    """What the protocol promises: log softmax(z / T) of the raw logits, T the temperature."""
+    torch.manual_seed(3)
+    prompt, temperature = [5, 6, 7, 8], 0.6
+    (generation,) = backend.generate([prompt], max_new_tokens=6, temperature=temperature)
+    ids = torch.tensor([prompt + generation.token_ids])
+    with torch.no_grad():
+        logits = backend.model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
+    taken = torch.tensor(generation.token_ids)[:, None]
+    scaled = torch.log_softmax(logits / temperature, -1).gather(1, taken)[:, 0]
+    unscaled = torch.log_softmax(logits, -1).gather(1, taken)[:, 0]
+    assert torch.allclose(torch.tensor(generation.logprobs), scaled, atol=1e-4)
+    assert not torch.allclose(torch.tensor(generation.logprobs), unscaled, atol=1e-3)

@@ -9,11 +9,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.algos.checkpoints import METRICS_FILE
+from turngym.algos.engine import TorchEngine
 from turngym.algos.offline import (
-    OFFLINE_STATE_FILE,
     expert_trajectories,
     kto_batch,
     preference_batch,
@@ -36,7 +37,7 @@ def pairs(tiny_model_dir):
     """Expert vs sampled pairs on 4 tasks, sampled by the untrained tiny policy."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    agent = Agent(TransformersBackend(model, tokenizer), tokenizer, CHOOSE, seed=0)
+    agent = Agent(make_backend(model=model, tokenizer=tokenizer), tokenizer, CHOOSE, seed=0)
     experts = expert_trajectories(agent, ENV_ID, [0, 1, 2, 3])
     with EnvPool(ENV_ID, num_slots=8) as pool, torch.no_grad():
         sampled = run_episodes(agent, pool, group_episodes([0, 1, 2, 3], 2))
@@ -73,7 +74,7 @@ def test_sft_raises_the_logprob_of_expert_actions(policy, mode: str) -> None:
     config = AgentConfig(mode=mode)
     demos = expert_trajectories(Agent(None, tokenizer, config), ENV_ID, list(range(6)))
     before = expert_choice_logprob(model, tokenizer, demos, config)
-    metrics = sft(model, tokenizer, demos, config, epochs=4, batch_size=16, learning_rate=3e-3)
+    metrics = sft(TorchEngine(model, 3e-3), tokenizer, demos, config, epochs=4, batch_size=16)
     after = expert_choice_logprob(model, tokenizer, demos, config)
     assert after > before + 0.1, (before, after)
     assert metrics["sft/loss_last"] < metrics["sft/loss_first"]
@@ -112,8 +113,9 @@ def test_a_preference_step_raises_the_margin(policy, pairs, loss, loss_fn, shape
 
     assert margin() == pytest.approx(0.0, abs=1e-5)  # the policy starts as the reference
     metrics = train_preference(
-        model, tokenizer, pairs, CHOOSE, loss=loss, reference=reference, shape=shape,
-        batch_size=len(pairs), learning_rate=1e-3,
+        TorchEngine(model, 1e-3), tokenizer, pairs, CHOOSE, loss=loss, reference=reference,
+        shape=shape,
+        batch_size=len(pairs), 
     )  # fmt: skip
     assert metrics[f"{loss}/steps"] == 1
     assert margin() > 1e-3
@@ -121,10 +123,12 @@ def test_a_preference_step_raises_the_margin(policy, pairs, loss, loss_fn, shape
 
 def test_preference_checkpoint_loads_with_transformers(policy, pairs, tmp_path) -> None:
     model, tokenizer = policy
-    train_preference(model, tokenizer, pairs[:2], CHOOSE, loss="dpo", output_dir=tmp_path / "ckpt")
+    train_preference(
+        TorchEngine(model), tokenizer, pairs[:2], CHOOSE, loss="dpo", output_dir=tmp_path / "ckpt"
+    )
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
     assert AgentConfig.load(tmp_path / "ckpt") == CHOOSE
-    assert (tmp_path / "ckpt" / OFFLINE_STATE_FILE).exists()
+    assert (tmp_path / "ckpt" / METRICS_FILE).exists()
     AutoTokenizer.from_pretrained(tmp_path / "ckpt")
     ids = torch.tensor([pairs[0].chosen.turns[0].prompt_ids])
     with torch.no_grad():
@@ -149,8 +153,10 @@ def log_ratio_margin(model, reference, tokenizer, pairs, shape="step") -> float:
 def test_every_preference_loss_trains_and_raises_the_margin(policy, pairs, loss, shape) -> None:
     model, tokenizer = policy
     reference = copy.deepcopy(model).requires_grad_(False)
-    metrics = train_preference(model, tokenizer, pairs, CHOOSE, loss=loss, shape=shape,
-                               batch_size=len(pairs), epochs=2, learning_rate=1e-3)  # fmt: skip
+    metrics = train_preference(
+        TorchEngine(model, 1e-3), tokenizer, pairs, CHOOSE, loss=loss, shape=shape,
+        batch_size=len(pairs), epochs=2,
+    )  # fmt: skip
     assert metrics[f"{loss}/steps"] == 2
     assert log_ratio_margin(model, reference, tokenizer, pairs, shape) > 1e-3
     assert metrics[f"{loss}/reward_margin_last"] > 0
@@ -199,9 +205,10 @@ def test_tr_dpo_moves_the_reference_towards_the_policy(policy, pairs, alpha) -> 
     model, tokenizer = policy
     reference = copy.deepcopy(model)
     start = copy.deepcopy(model)
-    train_preference(model, tokenizer, pairs, CHOOSE, loss="dpo", reference=reference,
-                     batch_size=len(pairs), epochs=1, learning_rate=1e-3,
-                     reference_sync_steps=1, reference_alpha=alpha)  # fmt: skip
+    train_preference(
+        TorchEngine(model, 1e-3), tokenizer, pairs, CHOOSE, loss="dpo", reference=reference,
+        batch_size=len(pairs), epochs=1, reference_sync_steps=1, reference_alpha=alpha,
+    )  # fmt: skip
     for ref, new, old in zip(
         reference.parameters(), model.parameters(), start.parameters(), strict=True
     ):

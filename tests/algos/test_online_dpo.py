@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from turngym.agents.agent import AgentConfig
 from turngym.agents.env_pool import EnvPool
+from turngym.algos.engine import TorchEngine
 from turngym.algos.offline import trajectory_logprobs
 from turngym.algos.online_dpo import OnlineDPO, OnlineDPOConfig
 from turngym.algos.pairs import PreferencePair
@@ -39,8 +40,8 @@ def logprob_margin(model, tokenizer, pairs: list[PreferencePair]) -> float:
 def test_llm_judged_online_dpo_raises_the_margin_of_its_own_pairs(policy, pool, tiny_model_dir):
     model, tokenizer = policy
     judge = LLMJudge.from_pretrained(tiny_model_dir)  # a fixed annotator, separate from the policy
-    config = OnlineDPOConfig(tasks_per_iteration=4, learning_rate=1e-3)
-    algo = OnlineDPO(model, tokenizer, judge, pool, range(1000), CHOOSE, config)
+    config = OnlineDPOConfig(tasks_per_iteration=4)
+    algo = OnlineDPO(TorchEngine(model, 1e-3), tokenizer, judge, pool, range(1000), CHOOSE, config)
     for iteration in range(2):
         before = copy.deepcopy(model)
         metrics = algo.step()
@@ -60,7 +61,9 @@ def test_llm_judged_online_dpo_raises_the_margin_of_its_own_pairs(policy, pool, 
 def test_rule_judged_pairs_agree_with_won(policy, pool) -> None:
     model, tokenizer = policy
     config = OnlineDPOConfig(tasks_per_iteration=16, loss="dmpo", loss_config=DMPOConfig())
-    algo = OnlineDPO(model, tokenizer, RuleJudge(), pool, range(1000), CHOOSE, config)
+    algo = OnlineDPO(
+        TorchEngine(model, 1e-3), tokenizer, RuleJudge(), pool, range(1000), CHOOSE, config
+    )
     history, pairs = [], []
     for _ in range(3):
         history.append(algo.step())
@@ -79,7 +82,9 @@ def test_same_seed_same_run(policy, pool, tiny_model_dir) -> None:
     for _ in range(2):
         model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
         config = OnlineDPOConfig(tasks_per_iteration=8, seed=3)
-        algo = OnlineDPO(model, policy[1], RuleJudge(), pool, range(1000), CHOOSE, config)
+        algo = OnlineDPO(
+            TorchEngine(model, 1e-3), policy[1], RuleJudge(), pool, range(1000), CHOOSE, config
+        )
         algo.step()
         runs.append(
             [t.episode_id + str([x.action for x in t.turns]) for t in algo.last.trajectories]
@@ -90,8 +95,10 @@ def test_same_seed_same_run(policy, pool, tiny_model_dir) -> None:
 @pytest.mark.parametrize("loss", ["ipo", "tdpo1", "kto"])
 def test_any_registered_preference_loss_by_name(policy, pool, loss) -> None:
     model, tokenizer = policy
-    config = OnlineDPOConfig(tasks_per_iteration=16, loss=loss, learning_rate=1e-3)
-    algo = OnlineDPO(model, tokenizer, RuleJudge(), pool, range(1000), CHOOSE, config)
+    config = OnlineDPOConfig(tasks_per_iteration=16, loss=loss)
+    algo = OnlineDPO(
+        TorchEngine(model, 1e-3), tokenizer, RuleJudge(), pool, range(1000), CHOOSE, config
+    )
     metrics = algo.step()
     assert metrics["judge/pairs"] > 0 and math.isfinite(metrics[f"{loss}/loss"])
 
@@ -99,6 +106,22 @@ def test_any_registered_preference_loss_by_name(policy, pool, loss) -> None:
 def test_an_unknown_loss_fails_at_construction(policy, pool) -> None:
     model, tokenizer = policy
     with pytest.raises(KeyError, match="registered"):
-        OnlineDPO(model, tokenizer, RuleJudge(), pool, [0], CHOOSE, OnlineDPOConfig(loss="nope"))
+        OnlineDPO(
+            TorchEngine(model, 1e-3),
+            tokenizer,
+            RuleJudge(),
+            pool,
+            [0],
+            CHOOSE,
+            OnlineDPOConfig(loss="nope"),
+        )
     with pytest.raises(ValueError, match="tasks_per_iteration=16"):
-        OnlineDPO(model, tokenizer, RuleJudge(), pool, range(8), CHOOSE, OnlineDPOConfig())
+        OnlineDPO(
+            TorchEngine(model, 1e-3),
+            tokenizer,
+            RuleJudge(),
+            pool,
+            range(8),
+            CHOOSE,
+            OnlineDPOConfig(),
+        )

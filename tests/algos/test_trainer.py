@@ -7,10 +7,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.algos.checkpoints import latest_checkpoint
 from turngym.algos.config import ConfigError, load_config
 from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
-from turngym.algos.run_folder import latest_checkpoint
 from turngym.algos.samples import StepSample, sample_logprobs
 from turngym.algos.trainer import Trainer
 
@@ -221,7 +221,7 @@ def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
     trainer.train()
     (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "critic/loss" in r]
     state = torch.load(latest_checkpoint(tmp_path) / "trainer_state.pt", weights_only=False)
-    assert state["critic"] is not None and state["critic_optimizer"] is not None
+    assert state["critic"] is not None and state["critic_engine"] is not None
     trainer = Trainer(small_config(tmp_path / "again", "algo.advantage=gae"))
     trajectories, _ = trainer.collect(iteration=0)
     trajectories[0].turns[-1].reward = 1.0  # at least one rewarded turn, whatever was sampled

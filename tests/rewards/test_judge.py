@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.scoring import continuation_logprobs
@@ -137,7 +137,7 @@ def test_answers_must_differ(judge) -> None:
 
 
 def test_judge_runs_on_any_backend_object(judge, rollouts) -> None:
-    backend = TransformersBackend(judge.backend.model, judge.tokenizer)
+    backend = make_backend(model=judge.backend.model, tokenizer=judge.tokenizer)
     other = LLMJudge(backend, judge.tokenizer, max_turns=4, max_chars=80)
     verdicts = other.compare(pairs_of(rollouts))
     assert len(verdicts) == 3 and all(v.log_odds is not None for v in verdicts)

@@ -1,4 +1,4 @@
-"""Run folders: one run per ``train.output_dir``, never two mixed.
+"""Run folders and the checkpoints in them: one run per ``train.output_dir``, never two mixed.
 
 A run writes ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/iter_NNNNN/`` and
 ``result.json`` into its folder. Starting a run in a folder that already holds one would append
@@ -11,7 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-STATE_FILE = "trainer_state.pt"
+STATE_FILE = "trainer_state.pt"  # the loop's own state (iteration, evaluations, critic, ...)
+METRICS_FILE = "training_metrics.json"  # what a finished offline or preference run measured
 CHECKPOINTS = "checkpoints"
 #: what an interrupted run leaves before its first checkpoint (cleared when it resumes)
 RUN_LOGS = ("metrics.jsonl", "tensorboard")

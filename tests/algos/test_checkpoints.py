@@ -8,9 +8,9 @@ import math
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from turngym.algos.checkpoints import RunFolderError, latest_checkpoint, prepare_run_folder
 from turngym.algos.config import ConfigError, load_config
 from turngym.algos.metrics import MetricsLogger, read_metrics
-from turngym.algos.run_folder import RunFolderError, latest_checkpoint, prepare_run_folder
 from turngym.algos.trainer import Trainer
 
 SMALL = [

@@ -1,0 +1,50 @@
+"""The one place that builds an inference backend, for a policy, a judge or a user simulator.
+
+``kind`` names the engine: ``transformers`` (the CPU default; also the trainer's own model), and
+later ``vllm`` and ``openai``. A backend built on a model the trainer owns may share its weights
+(``share_weights=True``, the transformers default: nothing to copy after an update) or hold a
+copy of its own, as every other engine does, which sees an update only through
+:meth:`~turngym.agents.backends.base.InferenceBackend.load_weights`.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from .base import InferenceBackend
+
+#: the engines ``make_backend`` knows (read by config validation, which imports no torch)
+BACKEND_KINDS = ("transformers",)
+
+
+def make_backend(
+    kind: str = "transformers",
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    name_or_path: str | Path | None = None,
+    dtype: str = "float32",
+    share_weights: bool = True,
+) -> InferenceBackend:
+    """A backend of ``kind`` on ``model`` and ``tokenizer`` (objects in this process), or on a
+    Hugging Face name or ``save_pretrained`` folder (``name_or_path``).
+
+    Raises:
+        ValueError: an unknown ``kind``, or neither or both of ``model`` and ``name_or_path``.
+        ModelLoadError: ``name_or_path`` does not load.
+    """
+    if kind not in BACKEND_KINDS:
+        raise ValueError(f"unknown inference backend {kind!r}; available: {list(BACKEND_KINDS)}")
+    if (model is None) == (name_or_path is None):
+        raise ValueError("make_backend takes a model (with its tokenizer) or a name_or_path")
+    from .transformers_backend import TransformersBackend
+
+    if name_or_path is not None:
+        return TransformersBackend.from_pretrained(name_or_path, dtype)
+    if tokenizer is None:
+        raise ValueError("make_backend(model=...) needs the model's tokenizer too")
+    if not share_weights:
+        model = copy.deepcopy(model).eval().requires_grad_(False)
+    return TransformersBackend(model, tokenizer)
