@@ -81,10 +81,19 @@ def test_save_then_load_continues_exactly(tiny_model_dir, tmp_path):
         assert torch.equal(a, b)
 
 
-SMALL = ["rollout.tasks_per_iteration=2", "rollout.group_size=4", "algo.epochs=1",
-         "train.eval_every=0", "train.eval_episodes=2", "train.progress=false",
-         "agent.mode=generate", "agent.max_new_tokens=6", "env.max_episode_steps=2",
-         "algo.learning_rate=0.01", "algo.entropy_coef=0.5"]  # fmt: skip  (moves the policy)
+SMALL = [
+    "rollout.tasks_per_iteration=2",
+    "rollout.group_size=4",
+    "algo.epochs=1",
+    "train.eval_every=0",
+    "train.eval_episodes=2",
+    "train.progress=false",
+    "agent.mode=generate",
+    "agent.max_new_tokens=6",
+    "env.max_episode_steps=2",
+    "algo.learning_rate=0.01",
+    "algo.entropy_coef=0.5",
+]  # fmt: skip  (moves the policy)
 
 
 class UnsyncedTrainer(Trainer):
