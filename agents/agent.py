@@ -68,6 +68,7 @@ class AgentInput:
     observation: str
     admissible_actions: list[str]
     past: list[tuple[str, str]] = field(default_factory=list)  # (observation, action), oldest first
+    expert_action: str | None = None  # the environment's expert move (an expert pool's info)
 
 
 @dataclass
@@ -130,6 +131,33 @@ class Agent:
         if self.config.mode == "choose":
             return self._choose(steps, prompts)
         return self._generate(prompts)
+
+    def demonstrate(self, steps: list[AgentInput]) -> list[Decision]:
+        """The expert's moves (``step.expert_action``) as this agent would have answered them:
+        ``choose``, the admissible actions as candidates and the expert's index; ``generate``,
+        ``<action>...</action>``. The expert is deterministic: its log-probabilities are 0."""
+        decisions = []
+        for step in steps:
+            action = step.expert_action
+            if action is None:
+                raise ValueError("demonstrate needs info['expert_action']: an expert pool")
+            prompt = self.encode_prompt(step)
+            if self.config.mode == "choose":
+                if action not in step.admissible_actions:
+                    raise ValueError(f"the expert's {action!r} is not admissible here")
+                candidates = [self.encode_action(a) for a in step.admissible_actions]
+                index = step.admissible_actions.index(action)
+                decisions.append(
+                    Decision(action, prompt, candidates[index], [0.0], 0.0, action,
+                             candidate_ids=candidates, chosen_index=index)
+                )  # fmt: skip
+            else:
+                text = f"<action>{action}</action>"
+                response = self.encode_action(text)
+                decisions.append(
+                    Decision(action, prompt, response, [0.0] * len(response), 0.0, text)
+                )
+        return decisions
 
     def _generate(self, prompts: list[list[int]]) -> list[Decision]:
         cfg = self.config

@@ -47,12 +47,15 @@ class EnvPool:
         step_timeout: float = 300.0,
         startup_timeout: float = 120.0,
         imports: Sequence[str] = (),
+        expert: bool = False,
     ):
         """``imports``: modules that register ``env_id`` (a user's own environments), imported
-        by each worker before it makes an environment."""
+        by each worker before it makes an environment. ``expert``: every answer's info carries
+        the environment's next expert move (``info["expert_action"]``), asked in the worker."""
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
         self.imports = tuple(imports)
+        self.expert = expert
         self.num_slots = num_slots
         self.num_workers = num_workers
         self.step_timeout = step_timeout
@@ -89,7 +92,13 @@ class EnvPool:
         if self.num_workers == 0:
             try:
                 value = run_command(
-                    self._local_envs, slot, command, payload, self.env_id, self.env_kwargs
+                    self._local_envs,
+                    slot,
+                    command,
+                    payload,
+                    self.env_id,
+                    self.env_kwargs,
+                    self.expert,
                 )
                 self._done.append(SlotResult(slot, True, value))
             except Exception:
@@ -136,7 +145,9 @@ class EnvPool:
     def _start_worker(self, index: int) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=serve, args=(child, self.env_id, self.env_kwargs, self.imports), daemon=True
+            target=serve,
+            args=(child, self.env_id, self.env_kwargs, self.imports, self.expert),
+            daemon=True,
         )
         process.start()
         child.close()

@@ -20,6 +20,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from turngym.envs.expert import EXPERT_ACTION_KEY
+
 from .agent import Agent, AgentInput
 from .env_pool import EnvPool, SlotResult
 from .trajectory import Trajectory, Turn
@@ -82,10 +84,14 @@ def run_episodes(
     specs: list[EpisodeSpec],
     progress: bool = False,
     act_wait: float = 0.005,
+    expert: bool = False,
 ) -> list[Trajectory]:
     """Run every episode in ``specs`` to its end; trajectories come back in ``specs`` order.
 
     Args:
+        expert: act with the environment's expert (:meth:`Agent.demonstrate`, on a pool made
+            with ``expert=True``) instead of the policy: demonstrations go the same way as
+            rollouts.
         act_wait: after a result arrives, how long to wait for more before calling the policy
             on the episodes that are ready (batching versus latency).
     """
@@ -130,10 +136,11 @@ def run_episodes(
                     running[s].observation,
                     list(running[s].info.get("admissible_actions") or []),
                     running[s].past,
+                    running[s].info.get(EXPERT_ACTION_KEY),
                 )
                 for s in slots
             ]
-            decisions = agent.act(inputs)
+            decisions = agent.demonstrate(inputs) if expert else agent.act(inputs)
             for slot, step, decision in zip(slots, inputs, decisions, strict=True):
                 state = running[slot]
                 state.trajectory.turns.append(

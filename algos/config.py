@@ -126,13 +126,13 @@ class EnvConfig(Strict):
             "env.eval_tasks (the ids evaluated)": range(eval_ids[0], eval_ids[-1] + 1),
         })  # fmt: skip
 
-    def make_pool(self, settings: EnvPoolConfig) -> Any:
+    def make_pool(self, settings: EnvPoolConfig, expert: bool = False) -> Any:
         """The :class:`~turngym.agents.env_pool.EnvPool` of this environment (its workers
-        import ``imports`` too)."""
+        import ``imports`` too); ``expert``: one whose answers carry the expert's next move."""
         from turngym.agents.env_pool import EnvPool
 
         return EnvPool(self.id, self.make_kwargs(), settings.num_slots, settings.num_workers,
-                       settings.step_timeout, imports=self.imports)  # fmt: skip
+                       settings.step_timeout, imports=self.imports, expert=expert)  # fmt: skip
 
     def eval_task_ids(self, episodes: int) -> list[int]:
         """The first ``episodes`` held-out task ids."""

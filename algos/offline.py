@@ -1,7 +1,7 @@
 """Offline training from fixed data: expert demonstrations, behaviour cloning, preference pairs.
 
-- :func:`expert_trajectories` plays an environment's ``expert_action()`` and records each turn
-  as the agent would have seen and answered it (token in, token out).
+- :func:`expert_trajectories` plays an environment's expert through an environment pool and
+  records each turn as the agent would have seen and answered it (token in, token out).
 - :func:`sft` is behaviour cloning: L = -(1/U) sum_u log pi(u), over the units u of the
   demonstrated turns: response tokens in ``generate`` mode (cross-entropy), the choice
   log softmax_k(s_k / T)[chosen] in ``choose`` mode (s_k: mean token log-prob of candidate k).
@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import torch
 from pydantic import BaseModel
 
-from turngym.agents.agent import Agent, AgentConfig, AgentInput
+from turngym.agents.agent import Agent, AgentConfig
+from turngym.agents.env_pool import EnvPool
+from turngym.agents.rollout import EpisodeSpec, run_episodes
 from turngym.agents.scoring import continuation_logprobs
-from turngym.agents.trajectory import Trajectory, Turn
+from turngym.agents.trajectory import Trajectory
 
 from .engine import TrainEngine, save_checkpoint
 from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
@@ -44,75 +45,14 @@ SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
 
 
 # -- demonstrations --------------------------------------------------------------------------------
-def expert_trajectories(
-    agent: Agent,
-    env_id: str,
-    task_ids: list[Any],
-    env_kwargs: dict[str, Any] | None = None,
-) -> list[Trajectory]:
-    """One episode per task, acted by ``env.unwrapped.expert_action()``, encoded for ``agent``.
-
-    Turns hold the agent's prompt ids and the expert action as its response (``choose``: the
-    admissible actions as candidates and the expert's index; ``generate``:
-    ``<action>...</action>``). The expert is deterministic, so its log-probabilities are 0.
-    """
-    env = gym.make(env_id, **(env_kwargs or {}))
-    choose = agent.config.mode == "choose"
-    out = []
-    for task_id in task_ids:
-        observation, info = env.reset(options={"task_id": task_id})
-        trajectory = Trajectory(
-            f"expert-{task_id}", f"expert-{task_id}", env_id, task_id, None, info.get("task", "")
-        )
-        trajectory.task_type = str(info.get("task_type", ""))
-        past: list[tuple[str, str]] = []
-        done = False
-        while not done:
-            admissible = list(info.get("admissible_actions") or [])
-            action = next_expert_action(env.unwrapped)
-            step = AgentInput(trajectory.task, observation, admissible, past)
-            candidates = [agent.encode_action(a) for a in admissible] if choose else None
-            index = admissible.index(action) if choose else None
-            text = action if choose else f"<action>{action}</action>"
-            response = candidates[index] if choose else agent.encode_action(text)
-            next_observation, reward, terminated, truncated, info = env.step(action)
-            trajectory.turns.append(
-                Turn(
-                    observation=observation,
-                    prompt_ids=agent.encode_prompt(step),
-                    response_ids=response,
-                    response_logprobs=[0.0] if choose else [0.0] * len(response),
-                    action=action,
-                    action_logprob=0.0,
-                    valid=not info.get("invalid_action", False),
-                    reward=float(reward),
-                    state_key=None if info.get("state_key") is None else str(info["state_key"]),
-                    admissible_actions=admissible,
-                    candidate_ids=candidates,
-                    chosen_index=index,
-                    response_text=text,
-                )
-            )
-            past.append((observation, action))
-            observation, done = next_observation, terminated or truncated
-        trajectory.won = bool(info.get("won", False))
-        trajectory.truncated = bool(truncated and not terminated)
-        trajectory.final_observation = observation
-        out.append(trajectory)
-    env.close()
-    return out
-
-
-def next_expert_action(env: gym.Env) -> str:
-    """The environment's expert move: ``expert_action()``, else the head of ``expert_plan()``."""
-    if hasattr(env, "expert_action"):
-        return env.expert_action()
-    if hasattr(env, "expert_plan"):
-        plan = env.expert_plan()
-        if plan:
-            return plan[0]
-        raise RuntimeError(f"{type(env).__name__}.expert_plan() is empty: nothing left to do")
-    raise TypeError(f"{type(env).__name__} has no expert: give it expert_action() or expert_plan()")
+def expert_trajectories(agent: Agent, pool: EnvPool, task_ids: list[Any]) -> list[Trajectory]:
+    """One episode per task, acted by the environment's expert and encoded for ``agent``
+    (:meth:`~turngym.agents.agent.Agent.demonstrate`), through ``pool``, a pool made with
+    ``expert=True`` (the expert is asked in the worker that runs the environment)."""
+    if not pool.expert:
+        raise ValueError("expert_trajectories needs a pool made with expert=True")
+    specs = [EpisodeSpec(f"expert-{t}", f"expert-{t}", t, None) for t in task_ids]
+    return run_episodes(agent, pool, specs, expert=True)
 
 
 # -- log-probabilities of whole trajectories ----------------------------------------------------

@@ -28,6 +28,7 @@ tokenizer, ``turngym_agent.json``, ``run_config.yaml``), with ``result.json``::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -56,17 +57,21 @@ from .trainer import load_policy
 
 
 def collect_pairs(
-    agent: Agent, pool: EnvPool, config: PreferenceRunConfig, task_ids: list[int]
+    agent: Agent,
+    pool: EnvPool,
+    config: PreferenceRunConfig,
+    task_ids: list[int],
+    experts: EnvPool | None = None,
 ) -> tuple[list[PreferencePair], dict[str, float]]:
-    """``pairs.samples_per_task`` sampled episodes per task, turned into the configured pairs."""
-    env, settings = config.env, config.pairs
+    """``pairs.samples_per_task`` sampled episodes per task, turned into the configured pairs
+    (``experts``: an expert pool, for ``expert_vs_sampled``)."""
+    settings = config.pairs
     sampled = run_episodes(
         agent, pool, group_episodes(task_ids, settings.samples_per_task, config.train.seed)
     )
     pairs: list[PreferencePair] = []
     if "expert_vs_sampled" in settings.sources:
-        experts = expert_trajectories(agent, env.id, task_ids, env.make_kwargs())
-        pairs += expert_pairs(experts, sampled)
+        pairs += expert_pairs(expert_trajectories(agent, experts, task_ids), sampled)
     if "best_vs_worst" in settings.sources:
         pairs += group_pairs(sampled)
     if "step" in settings.sources:
@@ -86,9 +91,10 @@ def train_offline(
     pool: EnvPool,
     config: PreferenceRunConfig,
     task_ids: list[int],
+    experts: EnvPool | None = None,
 ) -> dict[str, float]:
     """Step 3, offline: pairs from one sample of episodes on ``task_ids``, then ``algo.loss``."""
-    pairs, metrics = collect_pairs(agent, pool, config, task_ids)
+    pairs, metrics = collect_pairs(agent, pool, config, task_ids, experts)
     tqdm.write(
         f"{len(pairs)} pairs from {metrics['pairs/sampled_episodes']:.0f} episodes "
         f"({metrics['pairs/sampled_success_rate']:.1%} won)"
@@ -264,12 +270,17 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
         tqdm.write(f"[{stage}] eval: {report.summary()}")
         return report
 
-    with config.env.make_pool(config.rollout) as pool:
+    needs_expert = warm.expert_tasks or (
+        config.mode == "offline" and "expert_vs_sampled" in config.pairs.sources
+    )
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(config.env.make_pool(config.rollout))
+        experts = None
+        if needs_expert:
+            experts = stack.enter_context(config.env.make_pool(config.rollout, expert=True))
         evaluate("before")
         if warm.expert_tasks:
-            demonstrations = expert_trajectories(
-                agent, config.env.id, warm_ids, config.env.make_kwargs()
-            )
+            demonstrations = expert_trajectories(agent, experts, warm_ids)
             warm_engine = TorchEngine(model, warm.learning_rate)  # its own optimizer, clip at 1
             metrics.update(
                 sft(
@@ -285,7 +296,9 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
             backend.load_weights(warm_engine.state_dict_for_inference())
             evaluate("warm_start")
         if config.mode == "offline":
-            metrics.update(train_offline(engine, tokenizer, agent, pool, config, train_ids))
+            metrics.update(
+                train_offline(engine, tokenizer, agent, pool, config, train_ids, experts)
+            )
         else:
             metrics.update(
                 train_online(engine, tokenizer, agent, pool, config, train_ids, evaluate, logger)

@@ -404,9 +404,8 @@ class Trainer:
         task_ids = (
             rng.choice(tasks.stop - tasks.start, warm.expert_tasks, replace=False) + tasks.start
         ).tolist()
-        demonstrations = expert_trajectories(
-            self.agent, cfg.env.id, task_ids, cfg.env.make_kwargs()
-        )
+        with cfg.env.make_pool(cfg.rollout, expert=True) as experts:
+            demonstrations = expert_trajectories(self.agent, experts, task_ids)
         engine = TorchEngine(self.model, warm.learning_rate)  # a fresh optimizer, clip at 1
         metrics = sft(
             engine,

@@ -43,6 +43,7 @@ from turngym.algos.pairs import expert_pairs, group_pairs
 from turngym.algos.preference import DMPOConfig, DPOConfig
 
 ENV_ID = "turngym/Household-v0"
+EXPERTS = EnvPool(ENV_ID, expert=True)  # the environment's expert, in this process
 EVAL_START = 1_000_000
 LOSSES = {"dmpo": DMPOConfig(), "dpo": DPOConfig()}
 
@@ -68,7 +69,7 @@ def run_seed(args: argparse.Namespace, seed: int, pool: EnvPool, clock: float) -
     # warm-start tasks and pair tasks: disjoint training ids per seed, below the held-out ids
     if args.sft_tasks:
         first = 500_000 + seed * args.sft_tasks
-        demos = expert_trajectories(agent, ENV_ID, list(range(first, first + args.sft_tasks)))
+        demos = expert_trajectories(agent, EXPERTS, list(range(first, first + args.sft_tasks)))
         sft(
             TorchEngine(model, 1e-3),
             tokenizer,
@@ -80,7 +81,7 @@ def run_seed(args: argparse.Namespace, seed: int, pool: EnvPool, clock: float) -
         )
     before = success(model, tokenizer, config, pool, args.eval_episodes, seed)
     task_ids = list(range(seed * args.tasks, (seed + 1) * args.tasks))
-    experts = expert_trajectories(agent, ENV_ID, task_ids)
+    experts = expert_trajectories(agent, EXPERTS, task_ids)
     sampled = run_episodes(agent, pool, group_episodes(task_ids, args.group_size, seed))
     pairs = expert_pairs(experts, sampled) + group_pairs(sampled)
     row = {"seed": seed, "pairs": len(pairs), "before": before,

@@ -12,6 +12,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from .expert import with_expert_action
+
 READY = "ready"
 STARTUP_FAILED = "startup failed"
 TRACEBACK_FRAMES = -12  # the innermost frames: where the environment raised
@@ -30,15 +32,19 @@ def run_command(
     payload: Any,
     env_id: str,
     env_kwargs: dict[str, Any],
+    expert: bool = False,
 ) -> Any:
-    """``reset`` (payload: reset kwargs; makes the slot's env on first use) or ``step``."""
+    """``reset`` (payload: reset kwargs; makes the slot's env on first use) or ``step``; with
+    ``expert``, the answer's info carries the environment's next expert move."""
     if command == "reset":
         if slot not in envs:
             envs[slot] = make_env(env_id, env_kwargs)
-        return envs[slot].reset(**payload)
-    if command == "step":
-        return envs[slot].step(payload)
-    raise ValueError(f"unknown command {command!r}")
+        result = envs[slot].reset(**payload)
+    elif command == "step":
+        result = envs[slot].step(payload)
+    else:
+        raise ValueError(f"unknown command {command!r}")
+    return with_expert_action(envs[slot], result, command) if expert else result
 
 
 def format_error() -> str:
@@ -50,6 +56,7 @@ def serve(
     env_id: str,
     env_kwargs: dict[str, Any],
     imports: Sequence[str] = (),
+    expert: bool = False,
 ) -> None:
     """Answer ``(slot, command, payload)`` messages until ``None`` or a closed pipe.
 
@@ -73,7 +80,7 @@ def serve(
             break
         slot, command, payload = message
         try:
-            value = run_command(envs, slot, command, payload, env_id, env_kwargs)
+            value = run_command(envs, slot, command, payload, env_id, env_kwargs, expert)
             connection.send((slot, True, value, None))
         except Exception:  # an environment bug fails this command, not the worker
             connection.send((slot, False, None, format_error()))

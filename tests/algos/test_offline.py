@@ -29,6 +29,14 @@ from turngym.algos.registry import PREFERENCE_LOSSES
 from turngym.algos.samples import sample_logprobs
 
 ENV_ID = "turngym/Household-v0"
+
+
+def expert_demos(agent, task_ids, env_id=ENV_ID, **pool_options):
+    """The environment's expert on ``task_ids``, through an expert pool."""
+    with EnvPool(env_id, expert=True, **pool_options) as pool:
+        return expert_trajectories(agent, pool, task_ids)
+
+
 CHOOSE = AgentConfig(mode="choose")
 
 
@@ -38,7 +46,7 @@ def pairs(tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     agent = Agent(make_backend(model=model, tokenizer=tokenizer), tokenizer, CHOOSE, seed=0)
-    experts = expert_trajectories(agent, ENV_ID, [0, 1, 2, 3])
+    experts = expert_demos(agent, [0, 1, 2, 3])
     with EnvPool(ENV_ID, num_slots=8) as pool, torch.no_grad():
         sampled = run_episodes(agent, pool, group_episodes([0, 1, 2, 3], 2))
     built = expert_pairs(experts, sampled)
@@ -49,16 +57,27 @@ def pairs(tiny_model_dir):
 def test_expert_trajectories_win_and_encode_the_choice(policy) -> None:
     model, tokenizer = policy
     agent = Agent(None, tokenizer, CHOOSE)
-    demos = expert_trajectories(agent, ENV_ID, list(range(5)))
+    demos = expert_demos(agent, list(range(5)))
     assert all(d.won and d.return_ == 1.0 and d.length <= 6 for d in demos)
     for turn in (turn for d in demos for turn in d.turns):
         assert turn.admissible_actions[turn.chosen_index] == turn.action
         assert turn.response_ids == agent.encode_action(turn.action)
         assert turn.candidate_ids[turn.chosen_index] == turn.response_ids
-    generate = expert_trajectories(Agent(None, tokenizer, AgentConfig()), ENV_ID, [0])[0]
+    generate = expert_demos(Agent(None, tokenizer, AgentConfig()), [0])[0]
     assert tokenizer.decode(generate.turns[0].response_ids, skip_special_tokens=True) == (
         f"<action>{generate.turns[0].action}</action>"
     )
+
+
+def test_expert_demonstrations_are_the_same_in_worker_processes(policy) -> None:
+    """The one rollout path: the expert is asked where the environment runs."""
+    _, tokenizer = policy
+    agent = Agent(None, tokenizer, CHOOSE)
+    local = expert_demos(agent, [3, 4])
+    workers = expert_demos(agent, [3, 4], num_workers=2, num_slots=2)
+    assert [t.to_dict() for t in local] == [t.to_dict() for t in workers]
+    with EnvPool(ENV_ID) as plain, pytest.raises(ValueError, match="expert=True"):
+        expert_trajectories(agent, plain, [0])
 
 
 def expert_choice_logprob(model, tokenizer, demos, config: AgentConfig) -> float:
@@ -72,7 +91,7 @@ def expert_choice_logprob(model, tokenizer, demos, config: AgentConfig) -> float
 def test_sft_raises_the_logprob_of_expert_actions(policy, mode: str) -> None:
     model, tokenizer = policy
     config = AgentConfig(mode=mode)
-    demos = expert_trajectories(Agent(None, tokenizer, config), ENV_ID, list(range(6)))
+    demos = expert_demos(Agent(None, tokenizer, config), list(range(6)))
     before = expert_choice_logprob(model, tokenizer, demos, config)
     metrics = sft(TorchEngine(model, 3e-3), tokenizer, demos, config, epochs=4, batch_size=16)
     after = expert_choice_logprob(model, tokenizer, demos, config)

@@ -6,6 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from turngym.agents.agent import Agent, AgentConfig
+from turngym.agents.env_pool import EnvPool
 from turngym.agents.trajectory import Trajectory, Turn
 from turngym.algos.offline import expert_trajectories
 from turngym.algos.pairs import (
@@ -19,6 +20,12 @@ from turngym.algos.pairs import (
 )
 
 ENV_ID = "turngym/Household-v0"
+
+
+def expert_demos(agent, task_ids, env_id=ENV_ID, **pool_options):
+    """The environment's expert on ``task_ids``, through an expert pool."""
+    with EnvPool(env_id, expert=True, **pool_options) as pool:
+        return expert_trajectories(agent, pool, task_ids)
 
 
 def trajectory(name: str, group: str, task_id: int, rewards: list[float]) -> Trajectory:
@@ -69,7 +76,7 @@ def tokenizer(tiny_model_dir):
 @pytest.fixture(scope="module")
 def demonstrations(tokenizer) -> list[Trajectory]:
     agent = Agent(None, tokenizer, AgentConfig(mode="choose"))
-    return expert_trajectories(agent, ENV_ID, [0, 1, 2])
+    return expert_demos(agent, [0, 1, 2])
 
 
 def test_turn_samples_are_the_turns(demonstrations) -> None:
