@@ -21,16 +21,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from turngym.agents.trajectory import Trajectory
+from turngym.common.chat_client import ChatClient
 
 from .judge import Verdict, judge_messages, verdict_from_log_odds
 
@@ -38,7 +36,8 @@ _LETTER = re.compile(r"\b([AB])\b")
 
 
 class ChatCompletionsJudge:
-    """A pairwise judge that posts to ``{base_url}/chat/completions``.
+    """A pairwise judge that posts to ``{base_url}/chat/completions``
+    (:class:`~turngym.common.chat_client.ChatClient`).
 
     Args:
         base_url: the API root, e.g. ``http://localhost:8000/v1``.
@@ -67,40 +66,20 @@ class ChatCompletionsJudge:
         timeout: float = 120.0,
         extra_body: dict[str, Any] | None = None,
     ):
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.client = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
         self.model = model
-        self.api_key = api_key
         self.top_logprobs = top_logprobs
         self.text_log_odds = text_log_odds
         self.max_turns = max_turns
         self.max_chars = max_chars
         self.tie_threshold = tie_threshold
         self.concurrency = concurrency
-        self.timeout = timeout
         self.extra_body = dict(extra_body or {})
 
     def check_reachable(self, timeout: float = 10.0) -> None:
-        """Raise ``ConnectionError`` (naming the URL and the cause) unless a server answers at
-        ``{base_url}/models``: a run checks this before any work, not after its first
-        evaluation. Any HTTP answer, an error status included, means a server is there."""
-        url = self.url.removesuffix("/chat/completions") + "/models"
-        request = urllib.request.Request(url, headers=self._headers())
-        try:
-            with urllib.request.urlopen(request, timeout=timeout):
-                return
-        except urllib.error.HTTPError:
-            return
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise ConnectionError(
-                f"the chat judge's endpoint {url} is not reachable: {reason}"
-            ) from None
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
+        """``ConnectionError`` unless the endpoint answers: a run checks this before any work,
+        not after its first evaluation."""
+        self.client.check_reachable(timeout)
 
     def compare(self, pairs: Sequence[tuple[Trajectory, Trajectory]]) -> list[Verdict]:
         questions = []
@@ -127,18 +106,14 @@ class ChatCompletionsJudge:
         return self.text_log_odds if match.group(1) == "A" else -self.text_log_odds
 
     def post(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": 4,
-            "temperature": 0,
-            "logprobs": True,
-            "top_logprobs": self.top_logprobs,
-            **self.extra_body,
-        }
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), self._headers())
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.loads(response.read())
+        return self.client.chat(
+            messages,
+            max_tokens=4,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=self.top_logprobs,
+            extra_body=self.extra_body or None,
+        )
 
 
 def log_odds_from_top_logprobs(top: list[dict[str, Any]]) -> float:
