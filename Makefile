@@ -23,12 +23,12 @@ demo: $(STAMP)
 
 ## make test: the whole test suite
 test: $(STAMP)
-	$(BIN)/ruff check envs agents algos rewards tests bench
+	$(BIN)/ruff check envs agents algos rewards turngym_pkg tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check envs agents algos rewards tests bench
-	$(BIN)/ruff format --check envs agents algos rewards tests bench
+	$(BIN)/ruff check envs agents algos rewards turngym_pkg tests bench
+	$(BIN)/ruff format --check envs agents algos rewards turngym_pkg tests bench
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

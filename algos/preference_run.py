@@ -53,7 +53,7 @@ from .metrics import MetricsLogger, log_evaluation, write_json
 from .offline import expert_trajectories, sft, train_preference
 from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
-from .trainer import load_policy
+from .trainer import run_policy
 
 
 def collect_pairs(
@@ -245,7 +245,7 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     if run.torch_threads:
         torch.set_num_threads(run.torch_threads)
     torch.manual_seed(run.seed)
-    model, tokenizer = load_policy(config)
+    model, tokenizer = run_policy(config)
     model.eval()
     agent_config = AgentConfig(**config.agent.model_dump())
     backend = make_backend(config.model.backend, model=model, tokenizer=tokenizer)

@@ -21,9 +21,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import load_pretrained, make_backend
+from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
-from turngym.agents.tiny import build_tiny_model
 from turngym.agents.trajectory import Trajectory
 
 from .advantages import gae, is_greedy_rollout
@@ -43,26 +42,11 @@ def _seed_for(seed: int, iteration: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, iteration, stream]).generate_state(1)[0])
 
 
-def load_policy(config: RunConfig | PreferenceRunConfig) -> tuple[torch.nn.Module, Any]:
-    """The model and tokenizer to start from (building the tiny one offline if asked)."""
-    source = config.model.name_or_path
-    if source == "tiny":
-        folder = Path(config.train.output_dir) / "base_model"
-        if not (folder / "config.json").exists():
-            tiny = config.model.tiny
-            build_tiny_model(
-                folder,
-                env_ids=[config.env.id],
-                env_kwargs={config.env.id: config.env.make_kwargs()},
-                vocab_size=tiny.vocab_size,
-                seed=config.train.seed,
-                hidden_size=tiny.hidden_size,
-                num_layers=tiny.num_layers,
-                num_heads=tiny.num_heads,
-                intermediate_size=tiny.intermediate_size,
-            )
-        source = str(folder)
-    return load_pretrained(source, config.model.dtype)
+def run_policy(config: RunConfig | PreferenceRunConfig) -> tuple[torch.nn.Module, Any]:
+    """The model and tokenizer a run starts from (the tiny one built into ``base_model/``)."""
+    build_dir = Path(config.train.output_dir) / "base_model"
+    env = config.env
+    return load_policy(config.model, build_dir, env.id, env.make_kwargs(), config.train.seed)
 
 
 class Trainer:
@@ -81,7 +65,7 @@ class Trainer:
         if self.resume_from is not None:
             self.model, self.tokenizer = load_pretrained(self.resume_from, config.model.dtype)
         else:
-            self.model, self.tokenizer = load_policy(config)
+            self.model, self.tokenizer = run_policy(config)
         self.agent_config = AgentConfig(**config.agent.model_dump())
         algo = config.algo
         self.engine = TorchEngine(

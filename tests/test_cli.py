@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from turngym.algos.cli import app
 from turngym.algos.metrics import read_metrics
+from turngym.cli import app
 from turngym.envs.household import generate_room
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 from shared_data import ALFWORLD_ARCHIVE, unpack_alfworld_split
 from typer.testing import CliRunner
 
-from turngym.algos.cli import app
+from turngym.cli import app
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -2,7 +2,7 @@
 below it (``import`` statements anywhere in a module, function bodies included; imports under
 ``if TYPE_CHECKING:`` are for type checkers only and do not count).
 
-    turngym.common <- turngym.envs <- turngym.agents <- turngym.rewards <- turngym.algos <- turngym.cli
+    common <- envs <- agents <- rewards <- algos <- cli   (each turngym.<name>)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_ALL = (
-    "import turngym.envs, turngym.agents, turngym.algos, turngym.rewards, turngym.algos.cli;"
+    "import turngym.envs, turngym.agents, turngym.algos, turngym.rewards, turngym.cli;"
     "print(turngym.envs.__file__)"
 )
 
@@ -27,7 +27,8 @@ def test_wheel_maps_the_folders_into_the_namespace(tmp_path):
     (wheel,) = tmp_path.glob("turngym-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = ["envs/household.py", "agents/rollout.py", "algos/trainer.py", "rewards/__init__.py",
-                "agents/backends/base.py", "envs/alfworld/env.py"]  # fmt: skip
+                "agents/backends/base.py", "envs/alfworld/env.py", "cli/app.py",
+                "common/chat_client.py"]  # fmt: skip
     for module in expected:
         assert f"turngym/{module}" in names
     unpacked = tmp_path / "site"

@@ -2,7 +2,7 @@
 
 from .base import Generation, InferenceBackend
 from .factory import BACKEND_KINDS, make_backend
-from .loading import ModelLoadError, load_pretrained
+from .loading import ModelLoadError, load_policy, load_pretrained
 from .transformers_backend import TransformersBackend
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "InferenceBackend",
     "ModelLoadError",
     "TransformersBackend",
+    "load_policy",
     "load_pretrained",
     "make_backend",
 ]

@@ -49,3 +49,36 @@ def load_pretrained(name_or_path: str | Path, dtype: str = "float32") -> tuple[A
         raise ModelLoadError(f"cannot load model {source!r}: {cause[:400]}") from error
     tokenizer.padding_side = "left"
     return model, tokenizer
+
+
+def load_policy(
+    model: Any, build_dir: str | Path, env_id: str, env_kwargs: dict[str, Any], seed: int = 0
+) -> tuple[Any, Any]:
+    """The policy a run starts from: ``model.name_or_path`` loaded, or for ``"tiny"`` the tiny
+    model built offline into ``build_dir`` (once), its tokenizer trained on ``env_id``'s text.
+
+    Args:
+        model: the run's model settings (``name_or_path``, ``dtype``, ``tiny``: the tiny
+            model's ``vocab_size``, ``hidden_size``, ``num_layers``, ``num_heads``,
+            ``intermediate_size``).
+    """
+    source = model.name_or_path
+    if source == "tiny":
+        from turngym.agents.tiny import build_tiny_model
+
+        folder = Path(build_dir)
+        if not (folder / "config.json").exists():
+            tiny = model.tiny
+            build_tiny_model(
+                folder,
+                env_ids=[env_id],
+                env_kwargs={env_id: env_kwargs},
+                vocab_size=tiny.vocab_size,
+                seed=seed,
+                hidden_size=tiny.hidden_size,
+                num_layers=tiny.num_layers,
+                num_heads=tiny.num_heads,
+                intermediate_size=tiny.intermediate_size,
+            )
+        source = str(folder)
+    return load_pretrained(source, model.dtype)

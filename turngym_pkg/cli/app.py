@@ -23,7 +23,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from .config import ConfigError
+from turngym.algos.config import ConfigError
 
 app = typer.Typer(
     add_completion=False,

@@ -1,0 +1,5 @@
+"""``python -m turngym.cli``: the same as the ``turngym`` command."""
+
+from .app import app
+
+app()
