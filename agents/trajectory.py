@@ -40,6 +40,13 @@ class Turn:
     candidate_ids: list[list[int]] | None = None
     chosen_index: int | None = None
     response_text: str = ""
+    reward_terms: dict[str, float] = field(default_factory=dict)  # the reward stage's, weighted
+
+    @property
+    def total_reward(self) -> float:
+        """What the advantage estimators read: the sum of the reward stage's weighted terms
+        (:mod:`turngym.rewards.scorers`), or the environment's reward before any stage ran."""
+        return float(sum(self.reward_terms.values())) if self.reward_terms else self.reward
 
 
 @dataclass
@@ -58,6 +65,12 @@ class Trajectory:
     truncated: bool = False
     final_observation: str = ""
     error: str | None = None  # why the episode stopped early (e.g. a crashed worker)
+    reward_reasons: dict[str, str] = field(default_factory=dict)  # each scorer's reason
+
+    @property
+    def total_return(self) -> float:
+        """Undiscounted sum of the turns' total rewards (the reward stage's terms)."""
+        return float(sum(turn.total_reward for turn in self.turns))
 
     @property
     def return_(self) -> float:
@@ -80,8 +93,19 @@ class Trajectory:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in row.items() if k in names}
         values["task_id"] = json.loads(values["task_id"])
-        values["turns"] = [Turn(**turn) for turn in values["turns"]]
+        values["reward_reasons"] = _as_dict(values.get("reward_reasons"))
+        values["turns"] = [
+            Turn(**{**turn, "reward_terms": _as_dict(turn.get("reward_terms"))})
+            for turn in values["turns"]
+        ]
         return cls(**values)
+
+
+def _as_dict(mapping: Any) -> dict:
+    """A Parquet map column reads back as a list of (key, value) pairs."""
+    if mapping is None:
+        return {}
+    return dict(mapping) if not isinstance(mapping, dict) else mapping
 
 
 _TURN_TYPE = pa.struct(
@@ -99,6 +123,7 @@ _TURN_TYPE = pa.struct(
         ("candidate_ids", pa.list_(pa.list_(pa.int32()))),
         ("chosen_index", pa.int32()),
         ("response_text", pa.string()),
+        ("reward_terms", pa.map_(pa.string(), pa.float64())),
     ]
 )
 TRAJECTORY_SCHEMA = pa.schema(
@@ -115,6 +140,7 @@ TRAJECTORY_SCHEMA = pa.schema(
         ("truncated", pa.bool_()),
         ("final_observation", pa.string()),
         ("error", pa.string()),
+        ("reward_reasons", pa.map_(pa.string(), pa.string())),
         ("return", pa.float64()),
         ("length", pa.int32()),
     ]
