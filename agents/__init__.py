@@ -3,7 +3,7 @@
 import turngym.envs  # noqa: F401  (agents act in registered environments)
 
 from .agent import Agent, AgentConfig, AgentInput, Decision
-from .backends import Generation, InferenceBackend, TransformersBackend
+from .backends import Generation, InferenceBackend, make_backend
 from .env_pool import EnvPool
 from .rollout import EnvStartError, EpisodeSpec, group_episodes, lost_episodes, run_episodes
 from .trajectory import Trajectory, Turn, load_trajectories, save_trajectories
@@ -19,11 +19,11 @@ __all__ = [
     "Generation",
     "InferenceBackend",
     "Trajectory",
-    "TransformersBackend",
     "Turn",
     "group_episodes",
     "load_trajectories",
     "lost_episodes",
+    "make_backend",
     "run_episodes",
     "save_trajectories",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turngym.agents.backends import TransformersBackend
+from turngym.agents.backends import make_backend
 from turngym.agents.tiny import build_tiny_model
 
 
@@ -15,4 +15,4 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture()
 def backend(tiny_model_dir):
-    return TransformersBackend.from_pretrained(tiny_model_dir)
+    return make_backend(name_or_path=tiny_model_dir)

@@ -1,9 +1,12 @@
-"""Inference backends: one interface (:class:`InferenceBackend`), several engines."""
+"""Inference backends: one interface (:class:`InferenceBackend`), several engines.
+
+:func:`make_backend` builds them. Importing this package does not import torch: the engines
+load when first used.
+"""
 
 from .base import Generation, InferenceBackend
 from .factory import BACKEND_KINDS, make_backend
 from .loading import ModelLoadError, load_policy, load_pretrained
-from .transformers_backend import TransformersBackend
 
 __all__ = [
     "BACKEND_KINDS",
@@ -15,3 +18,11 @@ __all__ = [
     "load_pretrained",
     "make_backend",
 ]
+
+
+def __getattr__(name: str):
+    if name == "TransformersBackend":  # torch and transformers, only when asked for
+        from .transformers_backend import TransformersBackend
+
+        return TransformersBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

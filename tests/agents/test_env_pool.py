@@ -227,9 +227,9 @@ def test_step_timeout_restarts_the_worker() -> None:
 # -- end to end: the rollout loop survives a crash -----------------------------------------------
 @pytest.fixture
 def tiny_agent(tiny_model_dir):  # tiny_model_dir: the session fixture of tests/conftest.py
-    from turngym.agents import Agent, AgentConfig, TransformersBackend
+    from turngym.agents import Agent, AgentConfig, make_backend
 
-    backend = TransformersBackend.from_pretrained(tiny_model_dir)
+    backend = make_backend(name_or_path=tiny_model_dir)
     return Agent(backend, backend.tokenizer, AgentConfig(mode="choose"), seed=0)
 
 
