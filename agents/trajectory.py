@@ -57,6 +57,7 @@ class Trajectory:
     won: bool = False
     truncated: bool = False
     final_observation: str = ""
+    final_admissible_actions: list[str] = field(default_factory=list)  # at final_observation
     error: str | None = None  # why the episode stopped early (e.g. a crashed worker)
 
     @property
@@ -114,6 +115,7 @@ TRAJECTORY_SCHEMA = pa.schema(
         ("won", pa.bool_()),
         ("truncated", pa.bool_()),
         ("final_observation", pa.string()),
+        ("final_admissible_actions", pa.list_(pa.string())),
         ("error", pa.string()),
         ("return", pa.float64()),
         ("length", pa.int32()),
