@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from turngym.envs import check_env_id
 
@@ -174,25 +182,16 @@ class AlgoConfig(Strict):
         "uniform", description="weight of each step sample: 1 or 1 / trajectory length"
     )
 
-    @field_validator("advantage")
+    @field_validator("advantage", "policy_loss", "kl_estimator")
     @classmethod
-    def _known_advantage(cls, name: str) -> str:
-        if name not in ADVANTAGE_ESTIMATORS:
-            raise ValueError(f"unknown estimator; registered: {sorted(ADVANTAGE_ESTIMATORS)}")
-        return name
-
-    @field_validator("policy_loss")
-    @classmethod
-    def _known_loss(cls, name: str) -> str:
-        if name not in POLICY_LOSSES:
-            raise ValueError(f"unknown policy loss; registered: {sorted(POLICY_LOSSES)}")
-        return name
-
-    @field_validator("kl_estimator")
-    @classmethod
-    def _known_kl_estimator(cls, name: str) -> str:
-        if name not in KL_ESTIMATORS:
-            raise ValueError(f"unknown KL estimator; registered: {sorted(KL_ESTIMATORS)}")
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        kind, table = {
+            "advantage": ("estimator", ADVANTAGE_ESTIMATORS),
+            "policy_loss": ("policy loss", POLICY_LOSSES),
+            "kl_estimator": ("KL estimator", KL_ESTIMATORS),
+        }[info.field_name]
+        if name not in table:
+            raise ValueError(f"unknown {kind}; registered: {sorted(table)}")
         return name
 
     @model_validator(mode="before")
