@@ -189,6 +189,7 @@ def _absorb(state: _Running, result: SlotResult) -> bool:
         trajectory.won = bool(info.get("won", False))
         trajectory.truncated = bool(truncated and not terminated)
         trajectory.final_observation = observation
+        trajectory.final_admissible_actions = list(info.get("admissible_actions") or [])
         return True
     return False
 

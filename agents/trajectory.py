@@ -64,6 +64,7 @@ class Trajectory:
     won: bool = False
     truncated: bool = False
     final_observation: str = ""
+    final_admissible_actions: list[str] = field(default_factory=list)  # at final_observation
     error: str | None = None  # why the episode stopped early (e.g. a crashed worker)
     reward_reasons: dict[str, str] = field(default_factory=dict)  # each scorer's reason
 
@@ -139,6 +140,7 @@ TRAJECTORY_SCHEMA = pa.schema(
         ("won", pa.bool_()),
         ("truncated", pa.bool_()),
         ("final_observation", pa.string()),
+        ("final_admissible_actions", pa.list_(pa.string())),
         ("error", pa.string()),
         ("reward_reasons", pa.map_(pa.string(), pa.string())),
         ("return", pa.float64()),

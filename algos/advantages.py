@@ -1,19 +1,24 @@
-"""Advantage estimators. Each takes the batch's trajectories and returns one advantage per turn.
+"""Advantage estimators. Each takes the batch's trajectories and returns one advantage per turn
+(or, for GAE discounted per token, one per loss unit of each turn).
 
 Estimators run on trajectories, before any padding or duplication into step samples, so a
-trajectory of length T is one sample of its group (unless an estimator says otherwise).
+trajectory of length T is one sample of its group (unless an estimator says otherwise). A
+turn's loss units are its response tokens in ``generate`` mode and its one choice in
+``choose`` mode (:func:`unit_count`); "tokens" in whitening options means those units, as
+verl's ``response_mask`` marks them.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from turngym.agents.trajectory import Trajectory
+from turngym.agents.trajectory import Trajectory, Turn
 
 from .registry import register_advantage
 
@@ -178,18 +183,22 @@ class ReinforcePPConfig(BaseModel):
     )
     whiten_over: Literal["tokens", "turns"] = Field(
         "tokens",
-        description="batch statistics weigh each turn by its response tokens (verl) or count "
-        "each turn once (choose mode, where a step is one loss unit)",
+        description="batch statistics weigh each turn by its loss units, response tokens or "
+        "the one choice (verl's valid tokens), or count each turn once",
     )
     epsilon: float = Field(1e-8, ge=0, description="added to the variance before the sqrt")
 
 
+def unit_count(turn: Turn) -> int:
+    """A turn's loss units: its response tokens (``generate``) or 1, the choice (``choose``)."""
+    return len(turn.response_logprobs)
+
+
 def _whitening_weights(trajectories: list[Trajectory], whiten_over: str) -> np.ndarray:
+    """Per turn, 1 (``turns``) or its loss-unit count (``tokens``)."""
     if whiten_over == "turns":
         return np.ones(sum(t.length for t in trajectories), dtype=np.float64)
-    return np.array(
-        [len(turn.response_ids) for t in trajectories for turn in t.turns], dtype=np.float64
-    )
+    return np.array([unit_count(turn) for t in trajectories for turn in t.turns], np.float64)
 
 
 @register_advantage("reinforce_pp")
@@ -232,9 +241,15 @@ def reinforce_pp_baseline(
 
 
 class ReMaxConfig(BaseModel):
-    """Options of ReMax: how the trainer marks each group's greedy rollout."""
+    """Options of ReMax: what each turn's return is, and how the trainer marks each group's
+    greedy rollout."""
 
     model_config = ConfigDict(extra="forbid")
+    returns: Literal["reward_to_go", "episode"] = Field(
+        "reward_to_go",
+        description="G_t of turn t: the rewards from turn t on (verl's per-token returns) or "
+        "the whole episode's return R_i for every turn",
+    )
     greedy_episode_ids: list[str] = Field(
         default_factory=list, description="episode ids of the greedy (argmax) rollouts"
     )
@@ -253,8 +268,13 @@ def is_greedy_rollout(trajectory: Trajectory, config: ReMaxConfig) -> bool:
 
 @register_advantage("remax")
 def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> list[np.ndarray]:
-    """ReMax (Li et al., 2024): A_i = R_i - R_greedy, the baseline being the return of a greedy
+    """ReMax (Li et al., 2024): A_t = G_t - R_greedy, the baseline being the return of a greedy
     rollout from the same initial state.
+
+    G_t = sum_{k >= t} r_k, the undiscounted reward-to-go of turn t, as verl's
+    ``compute_remax_outcome_advantage`` gives each token (turn rewards [1, 2] with a greedy
+    return of 0: [3, 2]); with ``returns="episode"`` every turn gets G_t = R_i, the episode's
+    return (the two agree when only the last turn is rewarded).
 
     The trainer adds, per group, one greedy rollout and marks it by listing its episode id in
     ``greedy_episode_ids`` or by ending its episode id with ``greedy_episode_suffix``. Greedy
@@ -282,8 +302,13 @@ def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> 
                 f"an episode id ending in {config.greedy_episode_suffix!r} or in "
                 "greedy_episode_ids"
             )
-        advantage = trajectory.return_ - baselines[trajectory.group_id]
-        advantages.append(np.full(trajectory.length, advantage))
+        rewards = np.array([turn.reward for turn in trajectory.turns], dtype=np.float64)
+        returns = (
+            discounted_returns(rewards, 1.0)
+            if config.returns == "reward_to_go"
+            else np.full(trajectory.length, trajectory.return_)
+        )
+        advantages.append(returns - baselines[trajectory.group_id])
     return advantages
 
 
@@ -380,12 +405,29 @@ def gigpo(trajectories: list[Trajectory], config: GiGPOConfig | None = None) -> 
 
 
 class GAEConfig(BaseModel):
-    """Options of generalized advantage estimation."""
+    """Options of generalized advantage estimation; see :func:`gae_estimate`."""
 
     model_config = ConfigDict(extra="forbid")
     gamma: float = Field(1.0, ge=0, le=1, description="gamma, discount of turn rewards")
     gae_lambda: float = Field(
         0.95, ge=0, le=1, description="lambda, the bias-variance trade-off of GAE"
+    )
+    discount_per: Literal["turn", "token"] = Field(
+        "turn",
+        description="one GAE step per turn (V(s_t) of each turn's prompt) or per loss unit, "
+        "each response token with its own value, the reward on the turn's last token (verl's "
+        "compute_gae_advantage_return: the way to reproduce single-turn verl runs)",
+    )
+    whiten_over: Literal["tokens", "turns"] = Field(
+        "tokens",
+        description="batch whitening statistics over loss units, a turn with n units counting "
+        "n times (verl's masked_whiten over valid tokens), or over turns, each once",
+    )
+    epsilon: float = Field(1e-8, ge=0, description="added to the variance inside the sqrt")
+    bootstrap_truncated: bool = Field(
+        True,
+        description="an episode cut by the step cap (trajectory.truncated, no error) ends on "
+        "V(s_T), the critic's value of its final observation; False: on 0, as if terminal",
     )
 
 
@@ -396,7 +438,7 @@ def gae(
     lam: float,
     last_value: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """GAE (Schulman et al., 2016) over the turns of one trajectory.
+    """GAE (Schulman et al., 2016) over the steps (turns or tokens) of one trajectory.
 
     delta_t = r_t + gamma * V_{t+1} - V_t, with V_T = ``last_value`` (0 when the episode
     ended; the critic's estimate of the next state when it was truncated);
@@ -406,7 +448,8 @@ def gae(
     values = np.asarray(values, dtype=np.float64)
     if rewards.shape != values.shape:
         raise ValueError(
-            f"rewards {rewards.shape} and values {values.shape} must have one entry per turn"
+            f"rewards {rewards.shape} and values {values.shape} must have one entry per turn "
+            "(per loss unit when discounting per token)"
         )
     next_values = np.append(values[1:], last_value)
     deltas = rewards + gamma * next_values - values
@@ -414,25 +457,97 @@ def gae(
     return advantages, advantages + values
 
 
+def bootstraps_from_critic(trajectory: Trajectory, config: GAEConfig) -> bool:
+    """Whether GAE ends this trajectory on V(final observation) rather than 0: it was cut by
+    the step cap. An episode stopped by an error (a crashed worker) has no final state to
+    value, and ends on 0 like a terminal one."""
+    return config.bootstrap_truncated and trajectory.truncated and trajectory.error is None
+
+
+def step_rewards(trajectory: Trajectory, discount_per: str) -> np.ndarray:
+    """GAE's rewards: one per turn, or one per loss unit with each turn's reward on its last
+    unit and 0 elsewhere (a turn without units adds its reward to the unit before it)."""
+    if discount_per == "turn":
+        return np.array([turn.reward for turn in trajectory.turns], dtype=np.float64)
+    rewards: list[float] = []
+    for turn in trajectory.turns:
+        units = unit_count(turn)
+        if units:
+            rewards += [0.0] * (units - 1) + [turn.reward]
+        elif rewards:
+            rewards[-1] += turn.reward
+    return np.array(rewards, dtype=np.float64)
+
+
+@dataclass
+class GAEEstimate:
+    """What GAE gives the trainer.
+
+    Attributes:
+        advantages: per trajectory, whitened over the batch: an array with one value per turn
+            (``discount_per="turn"``), or a list with one array of per-unit values per turn.
+        critic_targets: per turn of the batch (trajectories in order), the returns
+            R = A + V that the critic regresses on: one value per turn, or one per loss unit.
+    """
+
+    advantages: list[np.ndarray] | list[list[np.ndarray]]
+    critic_targets: list[np.ndarray]
+
+
+def gae_estimate(
+    trajectories: list[Trajectory],
+    config: GAEConfig,
+    values: list[np.ndarray],
+    last_values: Sequence[float] | None = None,
+) -> GAEEstimate:
+    """GAE(gamma, lambda) per trajectory, then whitened over the batch (verl's masked_whiten).
+
+    A step is a turn or a loss unit (``discount_per``); ``values[i]`` holds V at each step of
+    trajectory i (per turn: V(s_t) of the turn's prompt; per unit: V before each response
+    token, the critic's reading of the prompt and the response so far). ``last_values[i]``
+    is V(s_T) of the final observation, used where :func:`bootstraps_from_critic`; elsewhere
+    V_T = 0. Whitening: A <- (A - mean_w) / sqrt(var_w + epsilon), var unbiased, w per step:
+    1 per unit (``whiten_over="tokens"``, so a turn of n units counts n times) or 1 per turn.
+    """
+    per_token = config.discount_per == "token"
+    advantages, targets, weights = [], [], []
+    for index, trajectory in enumerate(trajectories):
+        ends_on = (
+            float(last_values[index])
+            if last_values is not None and bootstraps_from_critic(trajectory, config)
+            else 0.0
+        )
+        a, r = gae(step_rewards(trajectory, config.discount_per), values[index], config.gamma,
+                   config.gae_lambda, ends_on)  # fmt: skip
+        advantages.append(a)
+        counts = [unit_count(turn) if per_token else 1 for turn in trajectory.turns]
+        targets += np.split(r, np.cumsum(counts)[:-1]) if counts else []
+        turn_weights = _whitening_weights([trajectory], config.whiten_over)
+        weights.append(
+            np.repeat(turn_weights / np.maximum(counts, 1), counts) if per_token else turn_weights
+        )
+    flat = np.concatenate(advantages) if advantages else np.zeros(0)
+    whitened = whiten(flat, np.concatenate(weights) if weights else np.zeros(0), config.epsilon)
+    boundaries = np.cumsum([len(a) for a in advantages])[:-1]
+    per_trajectory = np.split(whitened, boundaries) if advantages else []
+    if per_token:
+        per_trajectory = [
+            np.split(a, np.cumsum([unit_count(turn) for turn in t.turns])[:-1]) if t.turns else []
+            for a, t in zip(per_trajectory, trajectories, strict=True)
+        ]
+    return GAEEstimate(per_trajectory, targets)
+
+
 @register_advantage("gae")
 def gae_advantages(
     trajectories: list[Trajectory],
     config: GAEConfig | None = None,
     values: list[np.ndarray] | None = None,
-) -> list[np.ndarray]:
-    """PPO's advantage: GAE(gamma, lambda) over each trajectory's turns with critic ``values``
-    (V(s_t) per turn; V after the last turn is taken as 0), whitened over the batch's turns.
-    The trainer supplies ``values`` from its critic (``algos/critic.py``)."""
+    last_values: Sequence[float] | None = None,
+) -> list[np.ndarray] | list[list[np.ndarray]]:
+    """PPO's advantage: :func:`gae_estimate`'s whitened advantages. The trainer supplies
+    ``values`` (and ``last_values`` for truncated episodes) from its critic
+    (``algos/critic.py``)."""
     if values is None:
         raise ValueError("the gae estimator needs critic values per turn (values=...)")
-    config = config or GAEConfig()
-    advantages = [
-        gae(np.array([turn.reward for turn in t.turns]), np.asarray(v), config.gamma,
-            config.gae_lambda)[0]
-        for t, v in zip(trajectories, values, strict=True)
-    ]  # fmt: skip
-    flat = np.concatenate(advantages) if advantages else np.zeros(0)
-    if len(flat) < 2:
-        return advantages
-    mean, std = flat.mean(), flat.std()
-    return [(a - mean) / (std + 1e-8) for a in advantages]
+    return gae_estimate(trajectories, config or GAEConfig(), values, last_values).advantages

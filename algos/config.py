@@ -42,17 +42,25 @@ from .advantages import (
     RLOOConfig,
 )
 from .checkpoints import check_resume_folder
-from .losses import AggregationMode, DualClipPPOConfig, GSPOConfig, PPOClipConfig
+from .losses import (
+    GSPO_AGGREGATION,
+    AggregationMode,
+    DualClipPPOConfig,
+    GSPOConfig,
+    PPOClipConfig,
+    sequence_norm_constant,
+)
 from .preference import (
     DMPOConfig,
     DPOConfig,
     IPOConfig,
     KTOConfig,
+    LabelSmoothingConfig,
     ORPOConfig,
     SimPOConfig,
     TDPOConfig,
 )
-from .registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
+from .registry import ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
 
 
 class ConfigError(ValueError):
@@ -205,16 +213,23 @@ class AlgoConfig(Strict):
     ppo_dual_clip: DualClipPPOConfig = Field(default_factory=DualClipPPOConfig)
     gspo: GSPOConfig = Field(default_factory=GSPOConfig)
     kl_coef: float = Field(0.0, ge=0, description="beta of the KL to the reference policy")
-    kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator")
+    kl_estimator: str = Field(
+        "k3", description="registered KL estimator: k1, abs, k2, k3 (clamped as verl's low_var_kl)"
+    )
     kl_in_reward: bool = Field(
         False, description="subtract beta * KL from each turn's reward instead of a loss term"
     )
     entropy_coef: float = Field(0.0, ge=0, description="entropy bonus: loss -= coef * H")
     loss_aggregation: AggregationMode = Field(
-        "token-mean", description="how unit losses reduce to one number per mini-batch"
+        "token-mean",
+        description="how unit losses reduce to one number per mini-batch (gspo: always "
+        "seq-mean-token-mean, filled in when unset)",
     )
     loss_norm_constant: float | None = Field(
-        None, gt=0, description="C of seq-mean-token-sum-norm (default: the padded length)"
+        None,
+        gt=0,
+        description="C of seq-mean-token-sum-norm, sum / C; unset: the most units a sample can "
+        "have, agent.max_new_tokens in generate mode (verl's max response length), 1 in choose",
     )
     overlong_buffer: int = Field(
         0, ge=0, description="DAPO overlong shaping: L_cache tokens before agent.max_new_tokens"
@@ -229,19 +244,34 @@ class AlgoConfig(Strict):
         "uniform", description="weight of each step sample: 1 or 1 / trajectory length"
     )
 
-    @field_validator("advantage")
+    @field_validator("advantage", "policy_loss", "kl_estimator")
     @classmethod
-    def _known_advantage(cls, name: str) -> str:
-        if name not in ADVANTAGE_ESTIMATORS:
-            raise ValueError(f"unknown estimator; registered: {sorted(ADVANTAGE_ESTIMATORS)}")
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        kind, table = {
+            "advantage": ("estimator", ADVANTAGE_ESTIMATORS),
+            "policy_loss": ("policy loss", POLICY_LOSSES),
+            "kl_estimator": ("KL estimator", KL_ESTIMATORS),
+        }[info.field_name]
+        if name not in table:
+            raise ValueError(f"unknown {kind}; registered: {sorted(table)}")
         return name
 
-    @field_validator("policy_loss")
+    @model_validator(mode="before")
     @classmethod
-    def _known_loss(cls, name: str) -> str:
-        if name not in POLICY_LOSSES:
-            raise ValueError(f"unknown policy loss; registered: {sorted(POLICY_LOSSES)}")
-        return name
+    def _gspo_aggregates_its_own_way(cls, data: Any) -> Any:
+        """GSPO is defined with seq-mean-token-mean (paper and verl): filled in when unset; a
+        different setting (given, or already there when policy_loss is assigned) is refused
+        rather than silently overridden, so every reader of the config sees what is used."""
+        if not isinstance(data, dict) or data.get("policy_loss") != "gspo":
+            return data
+        given = data.get("loss_aggregation", GSPO_AGGREGATION)
+        if given != GSPO_AGGREGATION:
+            raise ValueError(
+                f"loss_aggregation={given!r} with policy_loss='gspo': GSPO always aggregates "
+                f"{GSPO_AGGREGATION} (its sequence ratio is one per sequence); remove "
+                f"loss_aggregation or set it to {GSPO_AGGREGATION}"
+            )
+        return {**data, "loss_aggregation": GSPO_AGGREGATION}
 
     @field_validator("remax")
     @classmethod
@@ -305,6 +335,16 @@ class RunConfig(Strict):
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
+    @model_validator(mode="after")
+    def _explicit_norm_constant(self) -> RunConfig:
+        """seq-mean-token-sum-norm divides by a constant: written into the config (and so into
+        run_config.yaml) when it was left unset, from the agent's response budget."""
+        algo = self.algo
+        if algo.loss_aggregation == "seq-mean-token-sum-norm" and algo.loss_norm_constant is None:
+            agent = self.agent
+            algo.loss_norm_constant = sequence_norm_constant(agent.mode, agent.max_new_tokens)
+        return self
+
 
 # -- offline preference optimization (``turngym preference``) ---------------------------------
 PairSource = Literal["expert_vs_sampled", "best_vs_worst", "step"]
@@ -350,11 +390,13 @@ class ReferenceUpdateConfig(Strict):
 
 class PreferenceAlgoConfig(Strict):
     loss: str = Field("dmpo", description="registered preference loss")
-    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig, description="also read by hinge")
+    cdpo: LabelSmoothingConfig = Field(default_factory=LabelSmoothingConfig)
+    robust_dpo: LabelSmoothingConfig = Field(default_factory=LabelSmoothingConfig)
     ipo: IPOConfig = Field(default_factory=IPOConfig)
     simpo: SimPOConfig = Field(default_factory=SimPOConfig)
     orpo: ORPOConfig = Field(default_factory=ORPOConfig)
-    kto: KTOConfig = Field(default_factory=KTOConfig)
+    kto: KTOConfig = Field(default_factory=KTOConfig, description="also read by kto_no_kl")
     tdpo: TDPOConfig = Field(default_factory=TDPOConfig, description="read by tdpo1 and tdpo2")
     dmpo: DMPOConfig = Field(default_factory=DMPOConfig)
     reference_update: ReferenceUpdateConfig = Field(default_factory=ReferenceUpdateConfig)
@@ -372,7 +414,8 @@ class PreferenceAlgoConfig(Strict):
 
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block of a registered loss (``algo.tdpo`` for ``tdpo1`` and ``tdpo2``)."""
-        return getattr(self, {"tdpo1": "tdpo", "tdpo2": "tdpo"}.get(name, name), None)
+        aliases = {"tdpo1": "tdpo", "tdpo2": "tdpo", "hinge": "dpo", "kto_no_kl": "kto"}
+        return getattr(self, aliases.get(name, name), None)
 
 
 JudgeKind = Literal["rule", "llm", "chat"]

@@ -12,7 +12,23 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .registry import register_policy_loss
+from .registry import get_kl_estimator, register_kl_estimator, register_policy_loss
+
+#: verl's bound on log pi - log pi_old before exp in PPO's ratio (``compute_policy_loss``)
+PPO_LOG_RATIO_BOUND = 20.0
+#: verl's upper bound on GSPO's sequence log-ratio before exp (``compute_policy_loss_gspo``)
+GSPO_LOG_RATIO_MAX = 10.0
+
+
+def importance_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
+    """r = exp(clamp(log pi - log pi_old, -20, 20)), as verl clamps it before ``exp``.
+
+    Without the clamp a log-ratio of 100 overflows float32 (an inf loss, a NaN gradient once
+    a ``where`` or ``min`` meets it); with it a unit whose ratio left the bound is flat there
+    (gradient 0), which PPO's clip would have made flat anyway.
+    """
+    log_ratio = torch.clamp(logprobs - old_logprobs, -PPO_LOG_RATIO_BOUND, PPO_LOG_RATIO_BOUND)
+    return torch.exp(log_ratio)
 
 
 class PPOClipConfig(BaseModel):
@@ -33,32 +49,58 @@ def ppo_clip(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate (Schulman et al., 2017), per unit.
 
-    r = exp(log pi(a|s) - log pi_old(a|s));
-    L = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A).
+    r = exp(log pi(a|s) - log pi_old(a|s)), the log-ratio clamped to [-20, 20] first as verl
+    does (:func:`importance_ratio`); L = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A).
     Returns the per-unit loss and, per unit, whether clipping was active. ``mask`` is unused
     (every unit's loss stands alone); sequence-level losses such as GSPO need it.
     """
     config = config or PPOClipConfig()
-    ratio = torch.exp(logprobs - old_logprobs)
+    ratio = importance_ratio(logprobs, old_logprobs)
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1 - config.clip_eps_low, 1 + config.clip_eps_high) * advantages
     loss = -torch.minimum(unclipped, clipped)
     return loss, {"clipped": (clipped < unclipped).float()}
 
 
-def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-unit estimators of KL(pi || pi_ref) from samples of pi (Schulman, 2020).
+#: verl's bounds for k3 (``kl_penalty``'s ``low_var_kl``): on log_r, then on the estimate
+K3_LOG_RATIO_BOUND = 20.0
+K3_BOUND = 10.0
 
-    With log_r = log pi_ref - log pi: k1 = -log_r; k2 = log_r^2 / 2; k3 = exp(log_r) - log_r - 1.
+
+@register_kl_estimator("k1")
+def kl_k1(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k1 = log pi - log pi_ref (Schulman, 2020): unbiased, high variance, can be negative."""
+    return logprobs - ref_logprobs
+
+
+@register_kl_estimator("abs")
+def kl_abs(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """abs = |log pi - log pi_ref| (verl's ``abs``): k1's magnitude, never negative."""
+    return (logprobs - ref_logprobs).abs()
+
+
+@register_kl_estimator("k2")
+def kl_k2(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k2 = (log pi_ref - log pi)^2 / 2 (Schulman, 2020; verl's ``mse``)."""
+    return 0.5 * (ref_logprobs - logprobs).square()
+
+
+@register_kl_estimator("k3")
+def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k3 = exp(log_r) - log_r - 1 with log_r = log pi_ref - log pi (Schulman, 2020), as verl's
+    ``low_var_kl`` bounds it: log_r clamped to [-20, 20], then k3 to [-10, 10].
+
+    Unbounded, log pi = -30 and log pi_ref = -4 give e^26 - 27 = 1.96e11 and a gradient as
+    large; bounded, 10 with gradient 0.
     """
-    log_r = ref_logprobs - logprobs
-    if kind == "k1":
-        return -log_r
-    if kind == "k2":
-        return 0.5 * log_r.square()
-    if kind == "k3":
-        return torch.exp(log_r) - log_r - 1
-    raise ValueError(f"unknown KL estimator {kind!r}; choose k1, k2 or k3")
+    log_r = torch.clamp(ref_logprobs - logprobs, -K3_LOG_RATIO_BOUND, K3_LOG_RATIO_BOUND)
+    return torch.clamp(torch.exp(log_r) - log_r - 1, -K3_BOUND, K3_BOUND)
+
+
+def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-unit estimate of KL(pi || pi_ref) from samples of pi by the registered estimator
+    ``kind`` (``k1``, ``abs``, ``k2``, ``k3``); the loss term and ``kl_in_reward`` both use it."""
+    return get_kl_estimator(kind)(logprobs, ref_logprobs)
 
 
 def weighted_token_mean(
@@ -123,15 +165,17 @@ def gspo(
     s_i = exp(1/|y_i| sum_t m_t (log pi(y_it) - log pi_old(y_it))), the geometric mean of the
     token ratios; per token, s_it = sg[s_i] * pi(y_it) / sg[pi(y_it)] (same value, the
     gradient of each token's own log-prob); L_it = max(-s_it * A, -clip(s_it, 1 - eps_low,
-    1 + eps_high) * A). Aggregate with ``aggregate_loss(loss, mask, GSPO_AGGREGATION)``
-    (seq-mean-token-mean), as the paper and verl always do.
+    1 + eps_high) * A). The sequence log-ratio is clamped at 10 before ``exp``, as verl does.
+    Aggregate with ``aggregate_loss(loss, mask, GSPO_AGGREGATION)`` (seq-mean-token-mean), as
+    the paper and verl always do; the run config fills ``algo.loss_aggregation`` with it for
+    ``policy_loss: gspo`` and refuses any other.
     """
     config = config or GSPOConfig()
     mask = torch.ones_like(logprobs) if mask is None else mask
     lengths = mask.sum(dim=-1).clamp_min(1)
     seq_log_ratio = ((logprobs - old_logprobs) * mask).sum(dim=-1) / lengths
     token_log_ratio = logprobs - logprobs.detach() + seq_log_ratio.detach().unsqueeze(-1)
-    ratio = torch.exp(token_log_ratio.clamp(max=10.0))  # verl's guard against overflow
+    ratio = torch.exp(token_log_ratio.clamp(max=GSPO_LOG_RATIO_MAX))
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1 - config.clip_eps_low, 1 + config.clip_eps_high)
     loss = torch.maximum(unclipped, clipped)
@@ -209,12 +253,29 @@ def aggregation_denominator(
     """The divisor of ``mode`` over a whole mini-batch of samples with ``unit_counts`` units.
 
     token-mean: sum_i w_i n_i; seq-mean-token-sum and seq-mean-token-mean: sum_i w_i over
-    samples with n_i > 0; seq-mean-token-sum-norm: ``norm_constant`` or the padded length max n_i.
+    samples with n_i > 0; seq-mean-token-sum-norm: ``norm_constant`` C, which must be given: a
+    constant (verl: the configured maximum response length), never the longest sample of the
+    mini-batch, so that a sample weighs the same whatever it is batched with (Dr. GRPO).
     """
-    if mode == "token-mean":
+    if mode == "seq-mean-token-sum-norm":
+        if norm_constant is None:
+            raise ValueError(
+                "seq-mean-token-sum-norm needs norm_constant, the fixed C of sum / C "
+                "(verl: the configured maximum response length; see sequence_norm_constant)"
+            )
+        total = norm_constant
+    elif mode == "token-mean":
         total = sum(w * n for w, n in zip(weights, unit_counts, strict=True))
-    elif mode == "seq-mean-token-sum-norm":
-        total = norm_constant if norm_constant is not None else max(unit_counts, default=0)
     else:
         total = sum(w for w, n in zip(weights, unit_counts, strict=True) if n > 0)
     return float(total) if total > 0 else 1.0
+
+
+def sequence_norm_constant(action_mode: str, max_new_tokens: int) -> float:
+    """Default C of seq-mean-token-sum-norm: the most loss units a sample can have.
+
+    verl divides by the padded response length, which is the configured maximum response
+    length: ``max_new_tokens`` in ``generate`` mode. In ``choose`` mode a sample is one unit
+    (the choice), so C = 1 and the loss is the mini-batch's weighted sum of sample losses.
+    """
+    return float(max_new_tokens) if action_mode == "generate" else 1.0

@@ -42,6 +42,7 @@ from .samples import StepSample, pad_units, sample_log_distributions, sample_log
 
 #: losses that read the full per-unit distributions of policy and reference (tdpo_batch)
 SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
+UNPAIRED_LOSSES = ("kto", "kto_no_kl")  # read a KTOBatch; only kto scores mismatched pairs
 
 
 # -- demonstrations --------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def loss_batch(
 ) -> PreferenceBatch | KTOBatch:
     """The input of the registered preference loss named ``loss`` on ``pairs``, with grad
     through ``model``: :func:`tdpo_batch` for ``tdpo1``/``tdpo2``, :func:`kto_batch` for
-    ``kto``, :func:`preference_batch` for the others.
+    ``kto`` and ``kto_no_kl``, :func:`preference_batch` for the others.
 
     ``reference`` holds :func:`reference_logprobs` of ``pairs`` when they were scored ahead
     (e.g. once for all epochs); None: they are scored now. TDPO always scores
@@ -274,8 +275,9 @@ def loss_batch(
         return tdpo_batch(model, reference_model, tokenizer, pairs, agent_config, shape)
     if reference is None:
         reference = reference_logprobs(reference_model, tokenizer, pairs, agent_config, shape)
-    if loss == "kto":
-        return kto_batch(model, reference_model, tokenizer, pairs, reference, agent_config, shape)
+    if loss in UNPAIRED_LOSSES:
+        return kto_batch(model, reference_model, tokenizer, pairs, reference, agent_config, shape,
+                         reference_point=loss == "kto")  # fmt: skip
     return preference_batch(model, tokenizer, pairs, reference, agent_config, shape)
 
 
@@ -313,6 +315,7 @@ def kto_batch(
     reference: list[tuple[torch.Tensor, ...]],
     agent_config: AgentConfig,
     shape: str = "step",
+    reference_point: bool = True,
 ) -> KTOBatch:
     """KTO's unpaired examples from B pairs: the B chosen sides (desirable), then the B rejected
     sides (undesirable), as TRL unpairs a preference set; ``reference`` as for
@@ -320,10 +323,15 @@ def kto_batch(
 
     Reference point z0 (KTO paper, sec. 4.1): side i's prompts with side i+1's responses
     (:func:`~turngym.algos.pairs.mismatched`, TRL's shift by one), scored under no grad by
-    both models; the loss takes sg(max(0, mean log-ratio)) of them.
+    both models; the loss takes sg(max(0, mean log-ratio)) of them. ``reference_point=False``
+    (``kto_no_kl``, z0 = 0) skips them.
     """
     sides = stacked_sides(pairs)
     values, mask, _ = trajectory_logprobs(model, tokenizer, sides, agent_config, shape)
+    desirable = torch.arange(len(sides)) < len(pairs)
+    ref_values = _reference_rows(reference, values.shape[1])
+    if not reference_point:
+        return KTOBatch(policy=values, reference=ref_values, mask=mask, desirable=desirable)
     shifted = [mismatched(side, sides[(i + 1) % len(sides)]) for i, side in enumerate(sides)]
     with torch.no_grad():
         policy_kl, kl_mask, _ = trajectory_logprobs(model, tokenizer, shifted, agent_config, shape)
@@ -332,9 +340,9 @@ def kto_batch(
         )
     return KTOBatch(
         policy=values,
-        reference=_reference_rows(reference, values.shape[1]),
+        reference=ref_values,
         mask=mask,
-        desirable=torch.arange(len(sides)) < len(pairs),
+        desirable=desirable,
         policy_kl=policy_kl,
         reference_kl=reference_kl,
         kl_mask=kl_mask,

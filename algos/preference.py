@@ -43,20 +43,23 @@ class PreferenceBatch:
 @dataclass
 class KTOBatch:
     """B unpaired examples [B, L], each desirable or not, plus B mismatched (prompt, completion)
-    examples [B, L'] that estimate KTO's reference point z0."""
+    examples [B, L'] that estimate KTO's reference point z0 (``kto``; ``kto_no_kl`` has z0 = 0
+    and leaves them None)."""
 
     policy: torch.Tensor
     reference: torch.Tensor
     mask: torch.Tensor
     desirable: torch.Tensor  # [B] bool
-    policy_kl: torch.Tensor
-    reference_kl: torch.Tensor
-    kl_mask: torch.Tensor
+    policy_kl: torch.Tensor | None = None
+    reference_kl: torch.Tensor | None = None
+    kl_mask: torch.Tensor | None = None
 
 
-def _required(value: torch.Tensor | None, field: str, loss: str) -> torch.Tensor:
+def _required(
+    value: torch.Tensor | None, field: str, loss: str, batch: str = "PreferenceBatch"
+) -> torch.Tensor:
     if value is None:
-        raise ValueError(f"{loss} needs PreferenceBatch.{field}; it was None")
+        raise ValueError(f"{loss} needs {batch}.{field}; it was None")
     return value
 
 
@@ -95,22 +98,80 @@ class DPOConfig(BaseModel):
     beta: float = Field(0.1, gt=0, description="beta, strength of the KL to the reference")
 
 
-@register_preference_loss("dpo")
-def dpo(batch: PreferenceBatch, config: DPOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
-    """DPO (Rafailov et al., 2023): L = -log sigmoid(r_w - r_l), r = beta * log(pi(y|x) /
-    pi_ref(y|x)) with summed token log-probabilities."""
-    config = config or DPOConfig()
-    ref_chosen = _required(batch.ref_chosen, "ref_chosen", "dpo")
-    ref_rejected = _required(batch.ref_rejected, "ref_rejected", "dpo")
-    chosen_rewards = config.beta * (
+class LabelSmoothingConfig(DPOConfig):
+    label_smoothing: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="epsilon, the assumed chance that a pair's label is "
+        "flipped (TRL's label_smoothing; 0 gives DPO)",
+    )
+
+
+def dpo_rewards(batch: PreferenceBatch, beta: float, loss: str) -> tuple[torch.Tensor, ...]:
+    """r_w, r_l = beta * log(pi(y|x) / pi_ref(y|x)) with summed token log-probabilities; their
+    difference is beta * h, h the DPO margin (TRL's ``logits``)."""
+    ref_chosen = _required(batch.ref_chosen, "ref_chosen", loss)
+    ref_rejected = _required(batch.ref_rejected, "ref_rejected", loss)
+    chosen_rewards = beta * (
         sequence_logps(batch.policy_chosen, batch.chosen_mask)
         - sequence_logps(ref_chosen, batch.chosen_mask)
     )
-    rejected_rewards = config.beta * (
+    rejected_rewards = beta * (
         sequence_logps(batch.policy_rejected, batch.rejected_mask)
         - sequence_logps(ref_rejected, batch.rejected_mask)
     )
+    return chosen_rewards, rejected_rewards
+
+
+@register_preference_loss("dpo")
+def dpo(batch: PreferenceBatch, config: DPOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
+    """DPO (Rafailov et al., 2023): L = -log sigmoid(r_w - r_l), r = beta * log(pi(y|x) /
+    pi_ref(y|x)) with summed token log-probabilities (TRL's ``sigmoid``)."""
+    config = config or DPOConfig()
+    chosen_rewards, rejected_rewards = dpo_rewards(batch, config.beta, "dpo")
     loss = -F.logsigmoid(chosen_rewards - rejected_rewards)
+    return loss, _reward_metrics(chosen_rewards, rejected_rewards)
+
+
+@register_preference_loss("cdpo")
+def cdpo(
+    batch: PreferenceBatch, config: LabelSmoothingConfig | None = None
+) -> tuple[torch.Tensor, Metrics]:
+    """Conservative DPO (cDPO, Mitchell, 2023): DPO trained on labels flipped with probability
+    epsilon, L = -(1 - epsilon) log sigmoid(beta h) - epsilon log sigmoid(-beta h), with
+    beta h = r_w - r_l as in :func:`dpo` (TRL's ``sigmoid`` with ``label_smoothing``)."""
+    config = config or LabelSmoothingConfig()
+    chosen_rewards, rejected_rewards = dpo_rewards(batch, config.beta, "cdpo")
+    margin, epsilon = chosen_rewards - rejected_rewards, config.label_smoothing
+    loss = -(1 - epsilon) * F.logsigmoid(margin) - epsilon * F.logsigmoid(-margin)
+    return loss, _reward_metrics(chosen_rewards, rejected_rewards)
+
+
+@register_preference_loss("robust_dpo")
+def robust_dpo(
+    batch: PreferenceBatch, config: LabelSmoothingConfig | None = None
+) -> tuple[torch.Tensor, Metrics]:
+    """Robust DPO (rDPO, Chowdhury et al., 2024), an unbiased loss under labels flipped with
+    probability epsilon: L = ((1 - epsilon) l(beta h) - epsilon l(-beta h)) / (1 - 2 epsilon),
+    l(x) = -log sigmoid(x), beta h = r_w - r_l as in :func:`dpo` (TRL's ``robust``)."""
+    config = config or LabelSmoothingConfig()
+    chosen_rewards, rejected_rewards = dpo_rewards(batch, config.beta, "robust_dpo")
+    margin, epsilon = chosen_rewards - rejected_rewards, config.label_smoothing
+    loss = (-(1 - epsilon) * F.logsigmoid(margin) + epsilon * F.logsigmoid(-margin)) / (
+        1 - 2 * epsilon
+    )
+    return loss, _reward_metrics(chosen_rewards, rejected_rewards)
+
+
+@register_preference_loss("hinge")
+def hinge(batch: PreferenceBatch, config: DPOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
+    """The hinge loss of SLiC (Zhao et al., 2023) on DPO's margin: L = max(0, 1 - beta h),
+    beta h = r_w - r_l as in :func:`dpo`; beta is 1/delta, delta the margin SLiC asks for
+    (TRL's ``hinge``)."""
+    config = config or DPOConfig()
+    chosen_rewards, rejected_rewards = dpo_rewards(batch, config.beta, "hinge")
+    loss = torch.relu(1 - (chosen_rewards - rejected_rewards))
     return loss, _reward_metrics(chosen_rewards, rejected_rewards)
 
 
@@ -122,7 +183,12 @@ class IPOConfig(BaseModel):
 @register_preference_loss("ipo")
 def ipo(batch: PreferenceBatch, config: IPOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
     """IPO (Azar et al., 2023), TRL's form: L = (h - 1 / (2 tau))^2 with
-    h = (avg log pi_w - avg log pi_l) - (avg log ref_w - avg log ref_l), length-averaged."""
+    h = (avg log pi_w - avg log pi_l) - (avg log ref_w - avg log ref_l), length-averaged.
+
+    Logged rewards follow TRL 0.26: tau * (avg log pi - avg log ref) of each side, the terms
+    of h itself, so ``reward_accuracy`` says whether the loss's own margin is positive (TRL's
+    current trainer logs tau times the summed log-ratio instead; the loss is the same).
+    """
     config = config or IPOConfig()
     ref_chosen = _required(batch.ref_chosen, "ref_chosen", "ipo")
     ref_rejected = _required(batch.ref_rejected, "ref_rejected", "ipo")
@@ -189,21 +255,13 @@ class KTOConfig(BaseModel):
     undesirable_weight: float = Field(1.0, gt=0, description="lambda_U, weight of undesirable")
 
 
-@register_preference_loss("kto")
-def kto(batch: KTOBatch, config: KTOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
-    """KTO (Ethayarajh et al., 2024), TRL's form, with r = log pi(y|x) - log pi_ref(y|x):
-    z0 = sg(max(0, mean over the mismatched pairs of r));
-    L = lambda_D (1 - sigmoid(beta (r - z0))) if y is desirable,
-        lambda_U (1 - sigmoid(beta (z0 - r))) if not.
-    """
-    config = config or KTOConfig()
+def kto_losses(
+    batch: KTOBatch, config: KTOConfig, reference_point: torch.Tensor
+) -> tuple[torch.Tensor, Metrics]:
+    """KTO's per-example loss given z0 (see :func:`kto`)."""
     logratio = sequence_logps(batch.policy, batch.mask) - sequence_logps(
         batch.reference, batch.mask
     )
-    kl_logratio = sequence_logps(batch.policy_kl, batch.kl_mask) - sequence_logps(
-        batch.reference_kl, batch.kl_mask
-    )
-    reference_point = kl_logratio.mean().clamp_min(0).detach()
     desirable_loss = config.desirable_weight * (
         1 - torch.sigmoid(config.beta * (logratio - reference_point))
     )
@@ -212,6 +270,30 @@ def kto(batch: KTOBatch, config: KTOConfig | None = None) -> tuple[torch.Tensor,
     )
     loss = torch.where(batch.desirable, desirable_loss, undesirable_loss)
     return loss, {"rewards": (config.beta * logratio).detach(), "kl": reference_point}
+
+
+@register_preference_loss("kto")
+def kto(batch: KTOBatch, config: KTOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
+    """KTO (Ethayarajh et al., 2024), TRL's form, with r = log pi(y|x) - log pi_ref(y|x):
+    z0 = sg(max(0, mean over the mismatched pairs of r));
+    L = lambda_D (1 - sigmoid(beta (r - z0))) if y is desirable,
+        lambda_U (1 - sigmoid(beta (z0 - r))) if not.
+    """
+    config = config or KTOConfig()
+    policy_kl = _required(batch.policy_kl, "policy_kl", "kto", "KTOBatch")
+    reference_kl = _required(batch.reference_kl, "reference_kl", "kto", "KTOBatch")
+    kl_mask = _required(batch.kl_mask, "kl_mask", "kto", "KTOBatch")
+    kl_logratio = sequence_logps(policy_kl, kl_mask) - sequence_logps(reference_kl, kl_mask)
+    return kto_losses(batch, config, kl_logratio.mean().clamp_min(0).detach())
+
+
+@register_preference_loss("kto_no_kl")
+def kto_no_kl(batch: KTOBatch, config: KTOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
+    """KTO without the KL reference term: z0 = 0 in :func:`kto`, so
+    L = lambda_D (1 - sigmoid(beta r)) if y is desirable, lambda_U (1 - sigmoid(-beta r)) if
+    not (what TRL's KTO loss computes when it skips the KL estimate, ``calculate_KL=False``);
+    no mismatched pairs are scored."""
+    return kto_losses(batch, config or KTOConfig(), torch.zeros(()))
 
 
 class TDPOConfig(BaseModel):

@@ -1,4 +1,5 @@
-"""Registries of advantage estimators and policy losses, chosen by name in the config.
+"""Registries of advantage estimators, policy losses, KL estimators and preference losses,
+chosen by name in the config.
 
 Example:
     >>> @register_advantage("my_estimator")
@@ -16,6 +17,7 @@ F = TypeVar("F", bound=Callable)
 ADVANTAGE_ESTIMATORS: dict[str, Callable] = {}
 POLICY_LOSSES: dict[str, Callable] = {}
 PREFERENCE_LOSSES: dict[str, Callable] = {}
+KL_ESTIMATORS: dict[str, Callable] = {}
 
 
 def _register(table: dict[str, Callable], kind: str, name: str) -> Callable[[F], F]:
@@ -62,3 +64,12 @@ def register_preference_loss(name: str) -> Callable[[F], F]:
 
 def get_preference_loss(name: str) -> Callable:
     return _get(PREFERENCE_LOSSES, "preference loss", name)
+
+
+def register_kl_estimator(name: str) -> Callable[[F], F]:
+    """Register ``fn(logprobs, ref_logprobs) -> per-unit KL(pi || pi_ref) estimate``."""
+    return _register(KL_ESTIMATORS, "KL estimator", name)
+
+
+def get_kl_estimator(name: str) -> Callable:
+    return _get(KL_ESTIMATORS, "KL estimator", name)

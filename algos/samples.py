@@ -18,6 +18,9 @@ from turngym.agents.trajectory import Trajectory
 
 @dataclass
 class StepSample:
+    """One turn as a training sample. ``advantage`` is broadcast over its units unless
+    ``unit_advantages`` gives one per unit (GAE discounted per token)."""
+
     prompt_ids: list[int]
     response_ids: list[int]
     old_logprobs: list[float]  # one per unit
@@ -25,27 +28,48 @@ class StepSample:
     weight: float = 1.0
     candidate_ids: list[list[int]] | None = None
     chosen_index: int | None = None
+    unit_advantages: list[float] | None = None
+
+    def advantage_per_unit(self) -> list[float]:
+        """The advantage of each unit."""
+        if self.unit_advantages is not None:
+            return self.unit_advantages
+        return [self.advantage] * len(self.old_logprobs)
+
+    def has_advantage(self) -> bool:
+        """Whether some unit has a non-zero advantage (else the policy term adds nothing)."""
+        return any(a != 0 for a in self.advantage_per_unit())
 
 
 def step_samples(
     trajectories: list[Trajectory],
-    advantages: list[np.ndarray],
+    advantages: list[np.ndarray] | list[list[np.ndarray]],
     step_weighting: str = "uniform",
 ) -> list[StepSample]:
-    """One sample per turn, carrying that turn's advantage (broadcast over its units)."""
+    """One sample per turn, carrying that turn's advantage: a scalar broadcast over its units,
+    or an array with one value per unit."""
     samples = []
     for trajectory, per_turn in zip(trajectories, advantages, strict=True):
         weight = 1.0 / trajectory.length if step_weighting == "inverse_length" else 1.0
         for turn, advantage in zip(trajectory.turns, per_turn, strict=True):
+            per_unit, mean = None, float(np.mean(advantage)) if np.size(advantage) else 0.0
+            if np.ndim(advantage) > 0:
+                per_unit = [float(a) for a in advantage]
+                if len(per_unit) != len(turn.response_logprobs):
+                    raise ValueError(
+                        f"{len(per_unit)} unit advantages for a turn of "
+                        f"{len(turn.response_logprobs)} units (episode {trajectory.episode_id})"
+                    )
             samples.append(
                 StepSample(
                     prompt_ids=turn.prompt_ids,
                     response_ids=turn.response_ids,
                     old_logprobs=turn.response_logprobs,
-                    advantage=float(advantage),
+                    advantage=mean,  # per unit: their mean, for logging
                     weight=weight,
                     candidate_ids=turn.candidate_ids,
                     chosen_index=turn.chosen_index,
+                    unit_advantages=per_unit,
                 )
             )
     return samples

@@ -25,10 +25,10 @@ from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory
 
-from .advantages import gae, is_greedy_rollout
+from .advantages import gae_estimate, is_greedy_rollout
 from .checkpoints import STATE_FILE, checkpoint_folder, prepare_run_folder
 from .config import PreferenceRunConfig, RunConfig
-from .critic import ValueModel, critic_loss, turn_values
+from .critic import ValueModel, critic_loss, critic_rows, final_values, step_values
 from .engine import TorchEngine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
@@ -215,35 +215,36 @@ class Trainer:
         self, trajectories: list[Trajectory]
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """The configured estimator's per-turn advantages; for ``gae``, also the critic's
-        regression targets R_t = A_t + V(s_t) (before the batch whitening of A)."""
+        regression targets R = A + V per turn (before the batch whitening of A)."""
         algo = self.config.algo
         settings = algo.settings_of(algo.advantage)
         if self.critic is None:
             return self.estimator(trajectories, settings), None
         pad = self.tokenizer.pad_token_id or 0
-        values = [v.numpy() for v in turn_values(self.critic, trajectories, pad)]
-        rewards = [np.array([turn.reward for turn in t.turns]) for t in trajectories]
-        targets = [
-            gae(r, v, settings.gamma, settings.gae_lambda)[1]
-            for r, v in zip(rewards, values, strict=True)
-        ]
-        return self.estimator(trajectories, settings, values=values), targets
+        values = step_values(self.critic, trajectories, settings, pad)
+        last_values = final_values(self.critic, self.agent, trajectories, settings, pad)
+        estimate = gae_estimate(trajectories, settings, values, last_values)
+        return estimate.advantages, estimate.critic_targets
 
     def update_critic(
         self, trajectories: list[Trajectory], targets: list[np.ndarray], iteration: int
     ) -> dict[str, float]:
-        """``epochs`` passes of mini-batched regression of V(s_t) on R_t."""
+        """``epochs`` passes of mini-batched regression of V on R, a mini-batch being
+        ``minibatch_size`` turns (with all their values when GAE runs per token)."""
         algo = self.config.algo
-        prompts = [turn.prompt_ids for t in trajectories for turn in t.turns]
-        returns = torch.tensor(np.concatenate(targets), dtype=torch.float32)
+        contexts, counts = critic_rows(trajectories, algo.gae)
         generator = torch.Generator().manual_seed(_seed_for(self.config.train.seed, iteration, 4))
         pad, losses = self.tokenizer.pad_token_id or 0, []
+        rows = [i for i, count in enumerate(counts) if count > 0]
         self.critic.train()
         for _ in range(algo.epochs):
-            order = torch.randperm(len(prompts), generator=generator).tolist()
+            order = torch.randperm(len(rows), generator=generator).tolist()
             for begin in range(0, len(order), algo.minibatch_size):
-                batch = order[begin : begin + algo.minibatch_size]
-                loss = critic_loss(self.critic, [prompts[i] for i in batch], returns[batch], pad)
+                batch = [rows[i] for i in order[begin : begin + algo.minibatch_size]]
+                returns = torch.tensor(np.concatenate([targets[i] for i in batch]),
+                                       dtype=torch.float32)  # fmt: skip
+                loss = critic_loss(self.critic, [contexts[i] for i in batch],
+                                   [counts[i] for i in batch], returns, pad)  # fmt: skip
                 self.critic_engine.backward_and_step(loss)
                 losses.append(loss.item())
         self.critic.eval()
@@ -321,7 +322,7 @@ class Trainer:
                     algo.loss_norm_constant,
                 )
                 if can_skip:
-                    batch = [i for i in batch if samples[i].advantage != 0]
+                    batch = [i for i in batch if samples[i].has_advantage()]
                 if not batch:
                     continue
                 batch_reference = None if reference is None else [reference[i] for i in batch]
@@ -354,7 +355,7 @@ class Trainer:
         logprob_rows, entropy_rows = self._logprobs(self.model, batch, with_entropy=True)
         logprobs, mask = pad_units(logprob_rows)
         old, _ = pad_units([s.old_logprobs for s in batch])
-        advantages = torch.tensor([s.advantage for s in batch])[:, None].expand_as(mask)
+        advantages, _ = pad_units([s.advantage_per_unit() for s in batch])
         weights = torch.tensor([s.weight for s in batch])
 
         def aggregate(unit_values: torch.Tensor) -> torch.Tensor:

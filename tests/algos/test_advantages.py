@@ -9,6 +9,7 @@ import pytest
 
 from turngym.agents.trajectory import Trajectory, Turn
 from turngym.algos.advantages import (
+    GAEConfig,
     GiGPOConfig,
     GRPOConfig,
     ReinforcePPConfig,
@@ -16,6 +17,8 @@ from turngym.algos.advantages import (
     RLOOConfig,
     dr_grpo,
     gae,
+    gae_advantages,
+    gae_estimate,
     gigpo,
     grpo,
     reinforce_pp,
@@ -160,6 +163,16 @@ def test_remax_uses_the_greedy_rollout_as_baseline():
     assert_turn_values(remax(batch, config), [[0.0], [0.5, 0.5], [-0.5], [0.0], [-1.0]])
 
 
+def test_remax_gives_each_turn_its_reward_to_go_minus_the_baseline():
+    batch = [
+        make_trajectory("g", [0.0], episode_id="g/greedy"),
+        make_trajectory("g", [1.0, 2.0], episode_id="g/0"),
+    ]
+    # verl's compute_remax_outcome_advantage: per-token reward-to-go 3, 2 minus the greedy 0
+    assert_turn_values(remax(batch), [[0.0], [3.0, 2.0]])
+    assert_turn_values(remax(batch, ReMaxConfig(returns="episode")), [[0.0], [3.0, 3.0]])
+
+
 def test_remax_without_a_greedy_rollout_names_the_group():
     with pytest.raises(ValueError, match="'g' has no greedy rollout"):
         remax([make_trajectory("g", [1.0], episode_id="g/0")])
@@ -281,6 +294,66 @@ def test_gae_with_lambda_one_is_return_minus_value_and_bootstraps_truncation():
 def test_gae_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="one entry per turn"):
         gae(np.array([0.0, 1.0]), np.array([0.5]), gamma=1.0, lam=1.0)
+
+
+def test_gae_whitening_is_unbiased_with_epsilon_inside_the_root():
+    batch = [make_trajectory("g", [1.0]), make_trajectory("h", [0.0])]
+    values = [np.zeros(1), np.zeros(1)]
+    # A = 1 and 0: mean 0.5, unbiased var (0.25 + 0.25) / 1 = 0.5 (biased: 0.25)
+    expected = 0.5 / math.sqrt(0.5 + 1e-8)
+    assert_turn_values(gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values),
+                       [[expected], [-expected]])  # fmt: skip
+
+
+def test_gae_whitens_over_tokens_or_over_turns():
+    batch = [
+        make_trajectory("g", [1.0], response_lengths=[3]),
+        make_trajectory("h", [0.0], response_lengths=[1]),
+    ]
+    values = [np.zeros(1), np.zeros(1)]
+    # tokens (verl): A = 1 counts 3 times, 0 once: mean 0.75; var (3/16 + 9/16) / 4 * 4/3 = 1/4
+    by_tokens = gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values)
+    assert_turn_values(by_tokens, [[0.25 / 0.5], [-0.75 / 0.5]])
+    by_turns = GAEConfig(gamma=1.0, gae_lambda=1.0, whiten_over="turns")
+    a = 0.5 / math.sqrt(0.5 + 1e-8)
+    assert_turn_values(gae_advantages(batch, by_turns, values), [[a], [-a]])
+
+
+def test_gae_bootstraps_truncated_episodes_from_the_final_value():
+    cut, ended, crashed = (make_trajectory(g, [0.0]) for g in "abc")
+    cut.truncated = crashed.truncated = True
+    crashed.error = "worker died"
+    values, last_values = [np.array([0.5])] * 3, [2.0, 2.0, 2.0]
+    config = GAEConfig(gamma=0.9, gae_lambda=1.0)
+    estimate = gae_estimate([cut, ended, crashed], config, values, last_values)
+    # truncated: R = 0 + 0.9 * V(s_T) = 1.8; ended, or stopped by an error: R = 0
+    np.testing.assert_allclose(np.concatenate(estimate.critic_targets), [1.8, 0.0, 0.0])
+    off = config.model_copy(update={"bootstrap_truncated": False})
+    targets = gae_estimate([cut], off, values[:1], last_values[:1]).critic_targets
+    np.testing.assert_allclose(np.concatenate(targets), [0.0])
+
+
+def test_gae_per_token_discounts_inside_a_response_as_verl():
+    # turns of 2 and 1 tokens, rewards 0 and 1 (on the last token), V = 0.1, 0.2, 0.3 per token
+    batch = [make_trajectory("g", [0.0, 1.0], response_lengths=[2, 1])]
+    config = GAEConfig(gamma=0.5, gae_lambda=1.0, discount_per="token")
+    estimate = gae_estimate(batch, config, [np.array([0.1, 0.2, 0.3])])
+    # deltas: 0.5 * 0.2 - 0.1 = 0, 0.5 * 0.3 - 0.2 = -0.05, 1 - 0.3 = 0.7
+    # A = 0 + 0.5 * 0.3 = 0.15, -0.05 + 0.5 * 0.7 = 0.3, 0.7; R = A + V = 0.25, 0.5, 1
+    np.testing.assert_allclose(np.concatenate(estimate.critic_targets), [0.25, 0.5, 1.0])
+    assert [len(r) for r in estimate.critic_targets] == [2, 1]
+    raw = np.array([0.15, 0.3, 0.7])
+    whitened = (raw - raw.mean()) / np.sqrt(raw.var(ddof=1) + 1e-8)
+    (per_turn,) = estimate.advantages
+    np.testing.assert_allclose(np.concatenate(per_turn), whitened)
+    assert [len(a) for a in per_turn] == [2, 1]
+
+
+def test_gae_per_turn_discounts_once_per_turn():
+    batch = [make_trajectory("g", [0.0, 1.0], response_lengths=[2, 1])]
+    config = GAEConfig(gamma=0.5, gae_lambda=1.0)
+    estimate = gae_estimate(batch, config, [np.array([0.1, 0.3])])
+    np.testing.assert_allclose(np.concatenate(estimate.critic_targets), [0.5, 1.0])
 
 
 def test_estimators_are_registered():

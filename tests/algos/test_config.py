@@ -1,9 +1,11 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from turngym.algos.config import ConfigError, PreferenceRunConfig, RunConfig, load_config
+from turngym.algos.losses import aggregation_denominator, per_sample_terms
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,3 +124,31 @@ def test_online_chat_judge_needs_its_api_key_in_the_environment(monkeypatch):
     monkeypatch.setenv("TURNGYM_TEST_KEY", "secret")
     config = load_config(ROOT / "configs" / "online_dpo.yaml", chat, PreferenceRunConfig)
     assert config.mode == "online" and config.online.judge.api_key_env == "TURNGYM_TEST_KEY"
+
+
+def test_gspo_aggregates_seq_mean_token_mean_whatever_the_default():
+    mode = load_config(None, ["algo.policy_loss=gspo"]).algo.loss_aggregation
+    # what the trainer computes: sequences of 1 and 3 tokens, per-token losses 1 and 0
+    loss = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    denominator = aggregation_denominator([1, 3], [1.0, 1.0], mode)
+    assert per_sample_terms(loss, mask, mode).sum().item() / denominator == 0.5  # token-mean: 1/4
+    explicit = load_config(None, ["algo.policy_loss=gspo", f"algo.loss_aggregation={mode}"])
+    assert explicit.algo.loss_aggregation == "seq-mean-token-mean"
+    with pytest.raises(ConfigError, match="loss_aggregation='token-mean' with policy_loss='gspo'"):
+        load_config(None, ["algo.policy_loss=gspo", "algo.loss_aggregation=token-mean"])
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("generate", 48.0), ("choose", 1.0)])
+def test_seq_mean_token_sum_norm_constant_is_written_into_the_config(mode, expected):
+    overrides = ["algo.loss_aggregation=seq-mean-token-sum-norm", f"agent.mode={mode}",
+                 "agent.max_new_tokens=48"]  # fmt: skip
+    assert load_config(None, overrides).algo.loss_norm_constant == expected
+    given = load_config(None, [*overrides, "algo.loss_norm_constant=7"])
+    assert given.algo.loss_norm_constant == 7.0
+
+
+def test_kl_estimator_names_the_registered_ones():
+    assert load_config(None, ["algo.kl_estimator=abs"]).algo.kl_estimator == "abs"
+    with pytest.raises(ConfigError, match=r"algo.kl_estimator: unknown KL estimator.*'abs'"):
+        load_config(None, ["algo.kl_estimator=k4"])

@@ -11,11 +11,15 @@ from turngym.algos.losses import (
     GSPO_AGGREGATION,
     DualClipPPOConfig,
     aggregate_loss,
+    aggregation_denominator,
     entropy_from_logits,
     gspo,
+    kl_estimate,
+    ppo_clip,
     ppo_dual_clip,
+    sequence_norm_constant,
 )
-from turngym.algos.registry import get_policy_loss
+from turngym.algos.registry import get_kl_estimator, get_policy_loss
 
 
 def test_dual_clip_caps_the_loss_of_negative_advantages():
@@ -106,3 +110,87 @@ def test_entropy_ignores_masked_vocabulary_without_nan():
     entropy.backward()
     assert entropy.item() == pytest.approx(math.log(2.0))
     assert torch.isfinite(logits.grad).all()
+
+
+# ----------------------------------------------------------------------------- clamps (verl)
+
+
+def test_ppo_ratio_is_clamped_before_exp():
+    # log-ratio 100 in float32: unclamped, exp overflows to inf (inf loss, NaN dual-clip grad)
+    for loss_fn, expected in [(ppo_clip, [-1.2, math.exp(20.0)]), (ppo_dual_clip, [-1.2, 3.0])]:
+        logprobs = torch.tensor([100.0, 100.0], requires_grad=True)
+        loss, _ = loss_fn(logprobs, torch.zeros(2), torch.tensor([1.0, -1.0]))
+        # A = 1: clipped at 1.2; A = -1: r = e^20 after the clamp (dual clip: capped at 3)
+        torch.testing.assert_close(loss, torch.tensor(expected))
+        loss.sum().backward()
+        torch.testing.assert_close(logprobs.grad, torch.zeros(2))
+
+
+def test_gspo_ratio_is_clamped_before_exp():
+    logprobs = torch.tensor([[100.0, 100.0]], requires_grad=True)
+    mask = torch.ones(1, 2)
+    loss, metrics = gspo(logprobs, torch.zeros(1, 2), -torch.ones(1, 2), mask=mask)
+    # s = exp(min(100, 10)) = e^10 > 1 + 4e-4; A = -1: max(e^10, 1 + 4e-4) = e^10, flat
+    torch.testing.assert_close(loss, torch.full((1, 2), math.exp(10.0)))
+    aggregate_loss(loss, mask, GSPO_AGGREGATION).backward()
+    torch.testing.assert_close(logprobs.grad, torch.zeros(1, 2))
+    assert torch.isfinite(metrics["sequence_ratio"]).all()
+
+
+@pytest.mark.parametrize("name", ["ppo_clip", "ppo_dual_clip", "gspo"])
+def test_extreme_log_ratios_give_a_finite_loss_and_finite_gradients(name):
+    old = torch.zeros(3, 4)
+    logprobs = torch.tensor(
+        [[100.0, -100.0, 0.05, 0.0], [-0.1, 80.0, 0.0, 0.0], [0.02, -0.02, -300.0, 0.0]],
+        requires_grad=True,
+    )
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    advantages = torch.tensor([1.0, -1.0, 0.5])[:, None].expand(3, 4)
+    loss, _ = get_policy_loss(name)(logprobs, old, advantages, mask=mask)
+    total = aggregate_loss(loss, mask, GSPO_AGGREGATION if name == "gspo" else "token-mean")
+    total.backward()
+    assert torch.isfinite(total) and torch.isfinite(logprobs.grad).all()
+    if name != "gspo":  # an ordinary unit inside the clip range still learns
+        assert logprobs.grad[0, 2] != 0
+
+
+def test_k3_is_bounded_as_verl_and_flat_beyond_the_bounds():
+    logprobs = torch.tensor([-30.0, -1.0], requires_grad=True)
+    ref = torch.tensor([-4.0, -2.0])
+    k3 = kl_estimate(logprobs, ref, "k3")
+    # log_r = 26 -> 20 -> e^20 - 21 -> clamped to 10; log_r = -1: e^-1 + 1 - 1
+    torch.testing.assert_close(k3, torch.tensor([10.0, math.exp(-1.0)]))
+    k3.sum().backward()
+    # d k3 / d log pi = 1 - e^log_r inside the bounds, 0 beyond them
+    torch.testing.assert_close(logprobs.grad, torch.tensor([0.0, 1 - math.exp(-1.0)]))
+
+
+def test_kl_estimators_by_hand():
+    logprobs, ref = torch.tensor([-1.0, -3.0]), torch.tensor([-2.0, -1.0])
+    # log pi - log pi_ref = 1, -2
+    torch.testing.assert_close(kl_estimate(logprobs, ref, "k1"), torch.tensor([1.0, -2.0]))
+    torch.testing.assert_close(kl_estimate(logprobs, ref, "abs"), torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(kl_estimate(logprobs, ref, "k2"), torch.tensor([0.5, 2.0]))
+    with pytest.raises(KeyError, match="unknown KL estimator 'k4'"):
+        kl_estimate(logprobs, ref, "k4")
+    assert get_kl_estimator("abs")(torch.tensor([0.0]), torch.tensor([0.0])).item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["k1", "abs", "k2", "k3"])
+def test_kl_estimators_stay_finite_on_extreme_log_ratios(kind):
+    logprobs = torch.tensor([-60.0, -1e-4, -0.5], requires_grad=True)
+    ref = torch.tensor([-1e-4, -60.0, -0.5])
+    kl_estimate(logprobs, ref, kind).sum().backward()
+    assert torch.isfinite(logprobs.grad).all()
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+def test_seq_mean_token_sum_norm_divides_by_the_given_constant():
+    # unit counts 1 and 3; whatever the longest sample of the mini-batch, C = 8
+    assert aggregation_denominator([1, 3], [1.0, 1.0], "seq-mean-token-sum-norm", 8.0) == 8.0
+    with pytest.raises(ValueError, match="needs norm_constant"):
+        aggregation_denominator([1, 3], [1.0, 1.0], "seq-mean-token-sum-norm")
+    assert sequence_norm_constant("generate", 64) == 64.0
+    assert sequence_norm_constant("choose", 64) == 1.0

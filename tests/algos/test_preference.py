@@ -9,14 +9,20 @@ import torch
 
 from turngym.algos.preference import (
     DMPOConfig,
+    DPOConfig,
     KTOBatch,
+    LabelSmoothingConfig,
     PreferenceBatch,
+    cdpo,
     dmpo,
     dmpo_turn_weights,
     dpo,
+    hinge,
     ipo,
     kto,
+    kto_no_kl,
     orpo,
+    robust_dpo,
     sequential_kl_from_logits,
     simpo,
     tdpo1,
@@ -107,6 +113,42 @@ def test_ipo_uses_length_averaged_logps():
     assert loss.item() == pytest.approx((1.5 - 1 / (2 * 0.1)) ** 2, rel=1e-6)
 
 
+def test_ipo_logs_tau_times_the_averaged_log_ratios():
+    batch = pair([-1.0, -3.0], [-3.0, -3.0], [-2.0, -3.0], [-2.0, -2.0])
+    _, metrics = ipo(batch)  # averaged log-ratios 0.5 and -1 (TRL 0.26), not summed 1 and -2
+    torch.testing.assert_close(metrics["chosen_rewards"], torch.tensor([0.05]))
+    torch.testing.assert_close(metrics["rejected_rewards"], torch.tensor([-0.1]))
+
+
+def test_cdpo_mixes_the_loss_of_both_labels():
+    loss, metrics = cdpo(dpo_pair())  # beta h = 0.2 as in test_dpo_value, epsilon 0.1
+    expected = 0.9 * softplus_neg(0.2) + 0.1 * softplus_neg(-0.2)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    plain, _ = cdpo(dpo_pair(), LabelSmoothingConfig(label_smoothing=0.0))
+    assert plain.item() == pytest.approx(dpo(dpo_pair())[0].item(), rel=1e-6)
+    assert metrics["reward_accuracy"].item() == 1.0
+
+
+def test_robust_dpo_debiases_flipped_labels():
+    loss, _ = robust_dpo(dpo_pair(), LabelSmoothingConfig(label_smoothing=0.2))
+    expected = (0.8 * softplus_neg(0.2) - 0.2 * softplus_neg(-0.2)) / (1 - 0.4)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hinge_is_zero_past_the_margin():
+    loss, _ = hinge(dpo_pair())
+    assert loss.item() == pytest.approx(1 - 0.2, rel=1e-6)
+    batch = dpo_pair()
+    far, _ = hinge(batch, DPOConfig(beta=10.0))  # beta h = 20 > 1: no loss, no gradient
+    far.sum().backward()
+    assert far.item() == 0.0 and not batch.policy_chosen.grad.any()
+
+
+def test_label_smoothing_must_stay_below_one_half():
+    with pytest.raises(ValueError, match="less than 0.5"):
+        LabelSmoothingConfig(label_smoothing=0.5)
+
+
 def test_simpo_average_logps_and_margin():
     loss, _ = simpo(pair([-0.5, -1.5], [-2.0, -2.0, -2.0]))
     # beta 2, gamma 1: 2 * (-1) - 2 * (-2) - 1 = 1
@@ -153,6 +195,17 @@ def test_kto_reference_point_is_clamped_at_zero_and_detached():
     loss.sum().backward()
     assert batch.policy_kl.grad is None
     assert batch.policy.grad is not None
+
+
+def test_kto_no_kl_has_reference_point_zero_and_needs_no_mismatched_pairs():
+    batch = kto_batch((1.0, 0.0))  # with z0 = 0.5 under kto; kto_no_kl ignores them
+    loss, metrics = kto_no_kl(batch)
+    torch.testing.assert_close(loss, torch.tensor([1 - sigmoid(0.1), 1 - sigmoid(0.1)]))
+    assert metrics["kl"].item() == 0.0
+    bare = KTOBatch(batch.policy, batch.reference, batch.mask, batch.desirable)
+    torch.testing.assert_close(kto_no_kl(bare)[0], loss)
+    with pytest.raises(ValueError, match="kto needs KTOBatch.policy_kl"):
+        kto(bare)
 
 
 def test_sequential_kl_from_logits():
@@ -269,4 +322,7 @@ def test_preference_losses_are_registered():
     for name, fn in [("dpo", dpo), ("ipo", ipo), ("simpo", simpo), ("orpo", orpo)]:
         assert get_preference_loss(name) is fn
     for name, fn in [("kto", kto), ("tdpo1", tdpo1), ("tdpo2", tdpo2), ("dmpo", dmpo)]:
+        assert get_preference_loss(name) is fn
+    new = [("cdpo", cdpo), ("robust_dpo", robust_dpo), ("hinge", hinge), ("kto_no_kl", kto_no_kl)]
+    for name, fn in new:
         assert get_preference_loss(name) is fn

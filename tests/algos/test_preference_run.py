@@ -53,5 +53,5 @@ def test_each_judge_kind(tiny_model_dir, monkeypatch):
         "online.judge.model=judge-7b", "online.judge.api_key_env=TURNGYM_TEST_KEY",
     ).online.judge  # fmt: skip
     judge = make_judge(settings, policy, tokenizer)
-    assert isinstance(judge, ChatCompletionsJudge) and judge.api_key == "secret"
-    assert judge.url == "http://localhost:8000/v1/chat/completions" and judge.model == "judge-7b"
+    assert isinstance(judge, ChatCompletionsJudge) and judge.client.api_key == "secret"
+    assert judge.client.base_url == "http://localhost:8000/v1" and judge.model == "judge-7b"

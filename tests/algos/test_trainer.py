@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -9,9 +10,10 @@ from transformers import AutoModelForCausalLM
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.algos.checkpoints import latest_checkpoint
 from turngym.algos.config import ConfigError, load_config
+from turngym.algos.critic import final_prompt_ids
 from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
-from turngym.algos.samples import StepSample, sample_logprobs
+from turngym.algos.samples import StepSample, sample_logprobs, step_samples
 from turngym.algos.trainer import Trainer
 
 SMALL = [
@@ -169,15 +171,17 @@ def test_split_aggregation_equals_the_reference_aggregation(mode):
         [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]]
     ).float()
     counts = [int(n) for n in mask.sum(-1)]
+    width = mask.shape[-1]  # aggregate_loss's C without norm_constant: the padded length
     whole = per_sample_terms(loss, mask, mode).sum() / aggregation_denominator(
-        counts, [1.0] * 4, mode
+        counts, [1.0] * 4, mode, width
     )
     assert torch.allclose(whole, aggregate_loss(loss, mask, mode))
     # skipping a sample whose terms are 0 leaves the value unchanged
     loss[2] = 0
     kept = per_sample_terms(loss[[0, 1, 3]], mask[[0, 1, 3]], mode).sum()
     assert torch.allclose(
-        kept / aggregation_denominator(counts, [1.0] * 4, mode), aggregate_loss(loss, mask, mode)
+        kept / aggregation_denominator(counts, [1.0] * 4, mode, width),
+        aggregate_loss(loss, mask, mode),
     )
 
 
@@ -227,7 +231,8 @@ def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
     trajectories[0].turns[-1].reward = 1.0  # at least one rewarded turn, whatever was sampled
     advantages, targets = trainer.advantages(trajectories)
     flat = np.concatenate(advantages)
-    assert abs(flat.mean()) < 1e-6 and abs(flat.std() - 1) < 1e-3  # whitened over the batch
+    # whitened over the batch with the unbiased variance (verl's masked_whiten)
+    assert abs(flat.mean()) < 1e-6 and abs(flat.std(ddof=1) - 1) < 1e-3
     first = trainer.update_critic(trajectories, targets, iteration=0)["critic/loss"]
     later = [trainer.update_critic(trajectories, targets, i)["critic/loss"] for i in range(1, 4)]
     assert later[-1] < first  # regression on the same returns makes progress
@@ -285,3 +290,69 @@ def test_warm_start_clones_the_expert_before_rl(tmp_path):
     assert (
         result["before"]["success_rate"] == evals[0] < evals[1] == result["after"]["success_rate"]
     )
+
+
+def test_final_prompt_is_the_prompt_the_policy_would_see_next(tmp_path):
+    config = small_config(tmp_path, "agent.mode=generate", "agent.max_new_tokens=4",
+                          "agent.history=1", "env.max_episode_steps=3")  # fmt: skip
+    trainer = Trainer(config)
+    trajectories = run_episodes(trainer.agent, trainer.pool, group_episodes([1, 2], 2, seed=0))
+    trainer.close()
+    assert any(t.truncated and t.final_admissible_actions for t in trajectories)
+    cuts = 0
+    for trajectory in trajectories:
+        for cut in range(1, trajectory.length):  # the trajectory as if it had stopped at `cut`
+            nxt = trajectory.turns[cut]
+            head = dataclasses.replace(trajectory, turns=trajectory.turns[:cut],
+                                       final_observation=nxt.observation,
+                                       final_admissible_actions=nxt.admissible_actions)  # fmt: skip
+            assert final_prompt_ids(trainer.agent, head) == nxt.prompt_ids
+            cuts += 1
+    assert cuts > 0
+
+
+@pytest.mark.parametrize("discount_per", ["turn", "token"])
+def test_gae_bootstraps_truncated_episodes_in_the_trainer(tmp_path, discount_per):
+    config = small_config(
+        tmp_path, "algo.advantage=gae", f"algo.gae.discount_per={discount_per}",
+        "algo.gae.gamma=1", "algo.gae.gae_lambda=1", "agent.mode=generate",
+        "agent.max_new_tokens=6", "env.max_episode_steps=2",
+    )  # fmt: skip
+    trainer = Trainer(config)
+    torch.nn.init.constant_(trainer.critic.head.bias, 0.5)  # V = 0.5 everywhere (zero weight)
+    trajectories, _ = trainer.collect(iteration=0)
+    assert any(t.truncated for t in trajectories)
+    trajectories[0].turns[0].reward = 1.0  # at least one rewarded turn, whatever was sampled
+    advantages, targets = trainer.advantages(trajectories)
+    # gamma = lambda = 1: R = reward-to-go, + V(s_T) = 0.5 where the step cap cut the episode
+    rows = iter(targets)
+    for trajectory in trajectories:
+        rewards = [turn.reward for turn in trajectory.turns]
+        for t, turn in enumerate(trajectory.turns):
+            expected = sum(rewards[t:]) + (0.5 if trajectory.truncated else 0.0)
+            units = len(turn.response_ids) if discount_per == "token" else 1
+            np.testing.assert_allclose(next(rows), [expected] * units, rtol=1e-5)
+    samples = step_samples(trajectories, advantages)
+    if discount_per == "token":
+        assert all(len(s.unit_advantages) == len(s.response_ids) for s in samples)
+    assert np.isfinite(trainer.update(samples, seed=0)["loss/total"])
+    assert np.isfinite(trainer.update_critic(trajectories, targets, iteration=0)["critic/loss"])
+    trainer.close()
+
+
+def test_kl_in_the_reward_and_in_the_loss_is_bounded_k3(tmp_path):
+    trainer = Trainer(small_config(tmp_path, "algo.kl_coef=0.1", "algo.kl_in_reward=true"))
+    trajectories, _ = trainer.collect(iteration=0)
+    before = np.array([turn.reward for t in trajectories for turn in t.turns])
+    # log pi_ref - log pi = 26: k3 = e^20 - 21 before verl's bound of 10 (choose: 1 unit a turn)
+    turns = [turn for t in trajectories for turn in t.turns]
+    reference = [torch.tensor(turn.response_logprobs) + 26 for turn in turns]
+    stats = trainer.shape_rewards(trajectories, reference)
+    after = np.array([turn.reward for t in trajectories for turn in t.turns])
+    np.testing.assert_allclose(before - after, 0.1 * 10.0, rtol=1e-6)
+    assert stats["reward/kl"] == pytest.approx(10.0)
+    samples = step_samples(trajectories, [np.ones(t.length) for t in trajectories])
+    metrics = trainer.update(samples, seed=0, reference=reference)
+    assert metrics["loss/kl"] == pytest.approx(10.0)
+    assert np.isfinite(metrics["loss/total"]) and np.isfinite(metrics["loss/grad_norm"])
+    trainer.close()

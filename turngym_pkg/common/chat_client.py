@@ -40,6 +40,7 @@ class ChatClient:
 
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.api_key = api_key
         self._client = OpenAI(
             base_url=self.base_url,
             api_key=api_key or "no-key",
