@@ -17,10 +17,14 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from turngym.envs.webshop.cli import app as webshop_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
 console = Console()
+app.add_typer(webshop_app, name="webshop")  # turngym webshop serve | generate
 
 
 def _fail(message: str) -> None:
@@ -75,10 +79,10 @@ def play(
     observation, info = env.reset(seed=seed, options=options)
     total, steps = 0.0, 0
     while True:
-        console.print(f"\n{observation}", highlight=False)
+        console.print(f"\n{escape(observation)}", highlight=False)
         actions = info.get("admissible_actions") or []
         for number, action in enumerate(actions, 1):
-            console.print(f"  [cyan]{number:>2}[/] {action}", highlight=False)
+            console.print(f"  [cyan]{number:>2}[/] {escape(action)}", highlight=False)
         try:
             typed = input("> ").strip()
         except EOFError:
@@ -90,7 +94,7 @@ def play(
         observation, reward, terminated, truncated, info = env.step(typed)
         total, steps = total + reward, steps + 1
         if terminated or truncated:
-            console.print(f"\n{observation}", highlight=False)
+            console.print(f"\n{escape(observation)}", highlight=False)
             outcome = "won" if info.get("won") else ("out of steps" if truncated else "ended")
             console.print(f"[bold]{outcome}[/] after {steps} steps, return {total:g}")
             break
