@@ -8,7 +8,7 @@ over the option names in sorted order; attributes are the product's ``instructio
 A human goal is one of the product's ``instructions`` with non-empty attributes, its options the
 instruction's ``instruction_options``. The price limit: of the first four multiples of $10
 above the product's price, two are drawn and the larger is the limit (``", and price lower than
-{limit:.2f} dollars"``); fewer than two such multiples (prices of $960 and more) give no limit
+{limit:.2f} dollars"``); fewer than two such multiples (prices of $980 and more) give no limit
 (1,000,000) and no text. Synthetic goals weigh the mean inverse frequency of their attributes;
 human goals weigh 1.
 

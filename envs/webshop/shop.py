@@ -259,6 +259,8 @@ class Shop:
         if not parts:
             return Response(302, location=URLS.index(self.new_session_id()))
         route, rest = parts[0], parts[1:]
+        if route == "static":  # files the app serves; anything else under it does not exist
+            raise BadRequest(f"no file at {path[:200]!r}")
         if len(parts) == 1:
             return self.search_page(route, method, form)
         if route == "search_results" and len(rest) == 1:
@@ -275,8 +277,7 @@ class Shop:
         session = self.session(session_id, create=True)
         query = str(form.get("search_query", ""))[:MAX_QUERY_CHARS]
         if method == "POST" and query.strip():
-            keywords = " ".join(query.lower().split(" "))
-            return Response(302, location=URLS.results(session_id, keywords, 1))
+            return Response(302, location=URLS.results(session_id, query.lower(), 1))
         html = self.render(
             "search_page.html",
             session_id=session_id,
