@@ -200,9 +200,13 @@ class WebShopBrowserEnv(WebShopEnv):
         clickable = self.page.clickables[name]
         driver = self.driver
         old_root = driver.find_element(By.TAG_NAME, "html")
-        element = driver.find_elements(By.CSS_SELECTOR, SELECTORS[clickable.kind])[
-            clickable.ordinal
-        ]
+        elements = driver.find_elements(By.CSS_SELECTOR, SELECTORS[clickable.kind])
+        if clickable.ordinal >= len(elements):
+            raise RuntimeError(
+                f"the browser's page has no {clickable.kind} number {clickable.ordinal} "
+                f"({name!r}): the page changed under the environment"
+            )
+        element = elements[clickable.ordinal]
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         element.click()
         self._wait_for_new_page(old_root)

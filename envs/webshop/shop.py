@@ -25,7 +25,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,10 @@ URLS = Urls()
 
 @dataclass
 class Session:
-    """One shopper: the goal, the products visited, and the purchase once made."""
+    """One shopper: the goal, and the purchase once made."""
 
     goal_index: int
     goal: dict[str, Any]
-    visited: set[str] = field(default_factory=set)
     done: bool = False
     reward: float | None = None
     reward_info: dict[str, Any] | None = None
@@ -330,7 +329,6 @@ class Shop:
         product = self._product(asin)
         keywords, page = self._page_state(args)
         options = self._options(product, args)
-        session.visited.add(asin)
         html = self.render(
             "item_page.html",
             session_id=session_id,

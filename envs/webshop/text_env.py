@@ -108,6 +108,7 @@ class WebShopEnv(TextEnv):
         self.url, self.html, self.page = "", "", Page([])
         self.session_id = ""
         self.score: float | None = None
+        self.visited: set[str] = set()  # ASINs whose page this episode opened (text_rich)
 
     # -- the shop, built on first use (in the worker process that plays) ----------------------
     @property
@@ -159,7 +160,7 @@ class WebShopEnv(TextEnv):
     # -- the TextEnv hooks ----------------------------------------------------------------------
     def _start(self, task_id: int) -> tuple[str, dict[str, Any]]:
         self.session_id = f"fixed_{task_id}_{next(_episode_counter)}"
-        self.score = None
+        self.score, self.visited = None, set()
         self._open_session(self.session_id)
         return self.observation(), {"task_type": self.goal["category"], **self.state_info()}
 
@@ -175,6 +176,8 @@ class WebShopEnv(TextEnv):
         else:
             return self.observation(), 0.0, False, {"invalid_action": True, **self.state_info()}
         reward, done = 0.0, False
+        if page_kind(self.url) == "item":
+            self.visited.add(url_state(self.url)[0][2])
         if page_kind(self.url) == "done":
             self.score = self._purchase_score()
             reward, done = float(self.score or 0.0), True
@@ -189,9 +192,7 @@ class WebShopEnv(TextEnv):
             return self.html
         if self.observation_mode == "text_rich":
             _, args = url_state(self.url)
-            chosen = self._chosen_options(args).values()
-            session = self.shop.sessions.get(self.session_id)
-            return self.page.text_rich(chosen, session.visited if session else ())
+            return self.page.text_rich(self._chosen_options(args).values(), self.visited)
         return self.page.text()
 
     @staticmethod
