@@ -12,8 +12,8 @@ BeautifulSoup's ``html.parser``):
 - ``text`` mode: the stripped texts joined by `` [SEP] ``; ``text_rich`` mode: buttons as
   ``[button] t [button_]``, option labels as ``[clicked button]`` when chosen (then the page
   starts with ``You have clicked t.``), product links as ``[clicked button]`` once visited;
-- clickables: the text of every ``.btn`` element and ``.product-link``, lower-cased, then the
-  value of every radio input (a later duplicate replaces an earlier one).
+- clickables: the text of every ``.btn`` element, then of every ``.product-link``, lower-cased,
+  then the value of every radio input, in that order (a later duplicate replaces an earlier one).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import lxml.html
-from lxml import etree
 
 IGNORED_TAGS = frozenset({"style", "script", "head", "title", "meta"})
 PRESERVE_WHITESPACE_TAGS = frozenset({"pre", "textarea"})
@@ -96,58 +95,73 @@ def _classes(element) -> tuple[str, ...]:
     return tuple((element.get("class") or "").split())
 
 
-def _collapse(text: str, preserve: bool) -> str:
-    if preserve or text.strip():
-        return text
-    return "\n" if "\n" in text else " "
+def _form_target(button) -> tuple[str, str]:
+    form = next(button.iterancestors("form"), None)
+    if form is None:
+        return "GET", ""
+    return (form.get("method") or "get").upper(), form.get("action", "")
+
+
+class _Reader:
+    """One walk over the page's elements: visible texts in document order, and clickables."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str, tuple[str, ...]]] = []
+        self.buttons, self.links, self.radios = [], [], []
+        self.has_search_bar = False
+        self.preserve = 0
+
+    def add_text(self, text: str, enclosing) -> None:
+        if enclosing.tag in IGNORED_TAGS:
+            return
+        if not text.strip() and not self.preserve:  # as BeautifulSoup keeps white space
+            if "\n" in text:
+                return
+            text = " "
+        self.texts.append((text, enclosing.tag, _classes(enclosing)))
+
+    def walk(self, element) -> None:
+        tag = element.tag
+        classes = element.get("class")
+        if classes:
+            names = classes.split()
+            if "btn" in names:
+                self.buttons.append(element)
+            if "product-link" in names:
+                self.links.append(element)
+        if tag == "input":
+            if element.get("type") == "radio":
+                self.radios.append(element)
+            if element.get("id") == "search_input":
+                self.has_search_bar = True
+        preserving = tag in PRESERVE_WHITESPACE_TAGS
+        self.preserve += preserving
+        if element.text:
+            self.add_text(element.text, element)
+        for child in element:
+            if isinstance(child.tag, str):
+                self.walk(child)
+            if child.tail:
+                self.add_text(child.tail, element)
+        self.preserve -= preserving
 
 
 def parse_page(html: str) -> Page:
     """Parse one page's HTML (see the module docstring)."""
     root = lxml.html.document_fromstring(html) if html.strip() else lxml.html.Element("html")
-    texts: list[tuple[str, str, tuple[str, ...]]] = []
+    reader = _Reader()
+    reader.walk(root)
     clickables: dict[str, Clickable] = {}
-    counts = {"button": 0, "link": 0, "radio": 0}
-    has_search_bar = False
-    preserve_depth = 0
-
-    def add_text(text: str | None, parent) -> None:
-        if not text or parent is None or not isinstance(parent.tag, str):
-            return
-        if parent.tag in IGNORED_TAGS:
-            return
-        text = _collapse(text, preserve_depth > 0)
-        if text != "\n":
-            texts.append((text, parent.tag, _classes(parent)))
-
-    def add_clickable(name: str, kind: str, method: str, url: str, option: str | None = None):
-        clickables[name] = Clickable(kind, counts[kind], method, url, option)
-        counts[kind] += 1
-
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        if not isinstance(element.tag, str):  # comments and processing instructions
-            if event == "end":
-                add_text(element.tail, element.getparent())
-            continue
-        if event == "start":
-            if element.tag in PRESERVE_WHITESPACE_TAGS:
-                preserve_depth += 1
-            add_text(element.text, element)
-            classes = _classes(element)
-            if element.get("id") == "search_input":
-                has_search_bar = True
-            if "btn" in classes:
-                form = next((a for a in element.iterancestors("form")), None)
-                method = (form.get("method") or "get").upper() if form is not None else "GET"
-                url = form.get("action", "") if form is not None else ""
-                add_clickable(element.text_content().lower(), "button", method, url)
-            if "product-link" in classes:
-                add_clickable(element.text_content().lower(), "link", "GET", element.get("href"))
-            if element.tag == "input" and element.get("type") == "radio":
-                value = element.get("value") or ""
-                add_clickable(value, "radio", "GET", element.get("data-url"), element.get("name"))
-        else:
-            if element.tag in PRESERVE_WHITESPACE_TAGS:
-                preserve_depth -= 1
-            add_text(element.tail, element.getparent())
-    return Page(texts, clickables, has_search_bar)
+    for ordinal, button in enumerate(reader.buttons):
+        clickables[button.text_content().lower()] = Clickable(
+            "button", ordinal, *_form_target(button)
+        )
+    for ordinal, link in enumerate(reader.links):
+        clickables[link.text_content().lower()] = Clickable(
+            "link", ordinal, "GET", link.get("href")
+        )
+    for ordinal, radio in enumerate(reader.radios):
+        clickables[radio.get("value") or ""] = Clickable(
+            "radio", ordinal, "GET", radio.get("data-url"), radio.get("name")
+        )
+    return Page(reader.texts, clickables, reader.has_search_bar)

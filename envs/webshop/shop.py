@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import jinja2
 
@@ -94,8 +94,18 @@ def load_catalogue(
     return Catalogue(products, goals, seed)
 
 
+@lru_cache(maxsize=4096)
+def _page_state(keywords: str, page: int) -> str:
+    return urlencode({"keywords": keywords, "page": page})
+
+
+@lru_cache(maxsize=4096)
+def _options_state(options_json: str) -> str:
+    return "options=" + quote_plus(options_json)
+
+
 class Urls:
-    """The paths of the routes in the module docstring."""
+    """The paths of the routes in the module docstring (their query strings cached)."""
 
     @staticmethod
     def index(session_id: str) -> str:
@@ -103,23 +113,22 @@ class Urls:
 
     @staticmethod
     def results(session_id: str, keywords: str, page: int) -> str:
-        return f"/search_results/{session_id}?" + urlencode({"keywords": keywords, "page": page})
+        return f"/search_results/{session_id}?{_page_state(keywords, page)}"
 
     @staticmethod
     def _state(keywords: str, page: int, options: dict[str, str]) -> str:
-        return urlencode({"keywords": keywords, "page": page, "options": json.dumps(options)})
+        return f"{_page_state(keywords, page)}&{_options_state(json.dumps(options))}"
 
     def item(self, session_id: str, asin: str, keywords: str, page: int, options: dict) -> str:
-        return f"/item_page/{session_id}/{asin}?" + self._state(keywords, page, options)
+        return f"/item_page/{session_id}/{asin}?{self._state(keywords, page, options)}"
 
     def sub_page(self, session_id, asin, keywords, page, sub_page, options) -> str:
-        return f"/item_sub_page/{session_id}/{asin}/{sub_page}?" + self._state(
-            keywords, page, options
-        )
+        state = self._state(keywords, page, options)
+        return f"/item_sub_page/{session_id}/{asin}/{sub_page}?{state}"
 
     @staticmethod
     def done(session_id: str, asin: str, options: dict) -> str:
-        return f"/done/{session_id}/{asin}?" + urlencode({"options": json.dumps(options)})
+        return f"/done/{session_id}/{asin}?{_options_state(json.dumps(options))}"
 
 
 URLS = Urls()
