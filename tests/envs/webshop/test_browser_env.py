@@ -48,7 +48,9 @@ def play_both(browser, text, task_id: int, seed: int, steps: int = 12) -> int:
         else:
             action = str(rng.choice(["click[nope]", "search[x]", "oops"]))
         a, b = browser.step(action), text.step(action)
-        assert a == b, (task_id, step, action)
+        where = (task_id, step, action, browser.url, text.url)
+        assert a[0] == b[0], where
+        assert a[1:4] == b[1:4] and a[4] == b[4], where
         info = a[4]
         if a[2]:
             return step + 1
