@@ -149,3 +149,26 @@ def test_concurrent_sessions_are_isolated(server, catalogue) -> None:
         product = catalogue.by_asin[asin.upper()]
         expected, _ = get_reward(product, goal, catalogue.prices[product["asin"]], {})
         assert parse_page(done).text().endswith(f" [SEP] {expected}")
+
+
+def test_fuzzed_urls_and_forms_never_break_the_site(server, catalogue) -> None:
+    import random
+
+    rng = random.Random(0)
+    asin = catalogue.products[0]["asin"]
+    segments = ["fixed_0_fuzz", "search_results", "item_page", "item_sub_page", "done", "static",
+                asin, "Reviews", "..", "%2e%2e", "%00", "%ff%fe", "<b>", "%3Cscript%3E", "a" * 300,
+                "?page=0", "?options=%7B", "?keywords=%22%27", "&page=abc", "#x", "~",
+                "%"]  # fmt: skip
+    follow(server, "GET", "/fixed_0_fuzz")
+    for _ in range(150):
+        path = "/" + "/".join(rng.choices(segments, k=rng.randint(1, 5)))
+        method = rng.choice(["GET", "POST"])
+        form = (
+            {"search_query": rng.choice(["", "<i>x</i>", "é" * 50, "\x00"])}
+            if method == "POST"
+            else None
+        )
+        status, _, text = request(server, method, path, form)
+        assert status in (200, 302, 400, 404, 405), (path, status)
+        assert "Traceback" not in text and "<script>" not in text and "<b>" not in text, path
