@@ -160,13 +160,21 @@ class WebShopBrowserEnv(WebShopEnv):
         super().close()
 
     # -- acting in the page ------------------------------------------------------------------
-    def _wait_for_new_page(self, old_root) -> None:
-        from selenium.webdriver.support import expected_conditions
+    def _mark_page(self) -> None:
+        """Mark the current page, so that :meth:`_wait_for_new_page` can tell it has gone."""
+        self.driver.execute_script("window.__turngymOldPage = true;")
+
+    def _wait_for_new_page(self) -> None:
+        """Wait until the marked page is replaced by a fully loaded new one (a new document
+        has a new ``window``, without the mark)."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
-        wait = WebDriverWait(self.driver, 30)
-        wait.until(expected_conditions.staleness_of(old_root))
-        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+        script = "return !window.__turngymOldPage && document.readyState === 'complete';"
+        wait = WebDriverWait(
+            self.driver, 30, poll_frequency=0.005, ignored_exceptions=(WebDriverException,)
+        )
+        wait.until(lambda driver: driver.execute_script(script))
 
     def _read_page(self) -> None:
         parts = urlsplit(self.driver.current_url)
@@ -183,7 +191,7 @@ class WebShopBrowserEnv(WebShopEnv):
         from selenium.webdriver.common.by import By
 
         driver = self.driver
-        old_root = driver.find_element(By.TAG_NAME, "html")
+        self._mark_page()
         box = driver.find_element(By.ID, "search_input")
         box.clear()
         if all(ord(c) <= 0xFFFF for c in query):  # chromedriver types the Basic Plane only
@@ -191,7 +199,7 @@ class WebShopBrowserEnv(WebShopEnv):
         else:
             driver.execute_script("arguments[0].value = arguments[1];", box, query)
         box.find_element(By.XPATH, "ancestor::form//*[contains(@class, 'btn')]").click()
-        self._wait_for_new_page(old_root)
+        self._wait_for_new_page()
         self._read_page()
 
     def _click(self, name: str) -> None:
@@ -199,7 +207,7 @@ class WebShopBrowserEnv(WebShopEnv):
 
         clickable = self.page.clickables[name]
         driver = self.driver
-        old_root = driver.find_element(By.TAG_NAME, "html")
+        self._mark_page()
         elements = driver.find_elements(By.CSS_SELECTOR, SELECTORS[clickable.kind])
         if clickable.ordinal >= len(elements):
             raise RuntimeError(
@@ -209,7 +217,7 @@ class WebShopBrowserEnv(WebShopEnv):
         element = elements[clickable.ordinal]
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         element.click()
-        self._wait_for_new_page(old_root)
+        self._wait_for_new_page()
         self._read_page()
 
     def _purchase_score(self) -> float | None:

@@ -333,43 +333,32 @@ class Shop:
         )
         return Response(200, html)
 
-    def item_page(self, session_id: str, asin: str, args: dict) -> Response:
+    def _product_page(self, template: str, session_id: str, asin: str, args: dict, **extra):
         session = self.session(session_id)
         product = self._product(asin)
         keywords, page = self._page_state(args)
-        options = self._options(product, args)
         html = self.render(
-            "item_page.html",
+            template,
             session_id=session_id,
             instruction_text=session.goal["instruction_text"],
             product_info=product,
             asin=asin,
             keywords=keywords,
             page=page,
-            options=options,
-            sub_pages=self.sub_pages,
+            options=self._options(product, args),
+            **extra,
         )
         return Response(200, html)
 
+    def item_page(self, session_id: str, asin: str, args: dict) -> Response:
+        return self._product_page(
+            "item_page.html", session_id, asin, args, sub_pages=self.sub_pages
+        )
+
     def item_sub_page(self, session_id: str, asin: str, sub_page: str, args: dict) -> Response:
-        session = self.session(session_id)
-        product = self._product(asin)
         if sub_page not in SUB_PAGES:
             raise BadRequest(f"no sub-page {sub_page[:50]!r}; pages: {', '.join(SUB_PAGES)}")
-        keywords, page = self._page_state(args)
-        options = self._options(product, args)
-        html = self.render(
-            "sub_page.html",
-            session_id=session_id,
-            instruction_text=session.goal["instruction_text"],
-            product_info=product,
-            asin=asin,
-            keywords=keywords,
-            page=page,
-            options=options,
-            sub_page=sub_page,
-        )
-        return Response(200, html)
+        return self._product_page("sub_page.html", session_id, asin, args, sub_page=sub_page)
 
     def done_page(self, session_id: str, asin: str, args: dict) -> Response:
         session = self.session(session_id)
