@@ -33,7 +33,7 @@ from urllib.parse import quote_plus, urlencode
 
 import jinja2
 
-from .data import load_products, product_prices
+from .data import build_products, load_products, product_prices
 from .goals import build_goals
 from .nouns import NounExtractor, get_noun_extractor
 from .reward import get_reward
@@ -86,8 +86,6 @@ def load_catalogue(
     Cached per process: environments of one process share one catalogue and index."""
     if data_dir is None:
         items, attributes = generate_records(num_products or 1000, seed)
-        from .data import build_products
-
         products = build_products(items, attributes, source=f"synthetic({num_products}, {seed})")
     else:
         products = load_products(data_dir, num_products=num_products)

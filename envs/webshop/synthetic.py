@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 MIN_PRODUCTS, MAX_PRODUCTS = 100, 100_000
 
@@ -267,9 +266,3 @@ def write_catalogue(folder: str | Path, num_products: int, seed: int = 0) -> Pat
     (folder / "items_shuffle.json").write_text(json.dumps(items))
     (folder / "items_ins_v2.json").write_text(json.dumps(attributes))
     return folder
-
-
-def catalogue_size_check(num_products: Any) -> int:
-    if isinstance(num_products, bool) or not isinstance(num_products, int):
-        raise ValueError(f"num_products must be an int, got {num_products!r}")
-    return num_products

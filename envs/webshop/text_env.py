@@ -27,6 +27,7 @@ Goals 0-499 are the test split, 500-1,499 eval, 1,500 on train (:data:`~.goals.S
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -197,8 +198,6 @@ class WebShopEnv(TextEnv):
 
     @staticmethod
     def _chosen_options(args: dict[str, str]) -> dict[str, str]:
-        import json
-
         try:
             options = json.loads(args.get("options", "{}"))
         except json.JSONDecodeError:
