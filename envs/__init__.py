@@ -23,6 +23,10 @@ register_env("ALFWorld-v0", "turngym.envs.alfworld.env:ALFWorldEnv", max_episode
 register_env(
     "ALFWorld-Gen-v0", "turngym.envs.alfworld.gen_env:ALFWorldGenEnv", max_episode_steps=50
 )
+register_env("WebShop-v0", "turngym.envs.webshop.text_env:WebShopEnv", max_episode_steps=15)
+register_env(
+    "WebShop-Browser-v0", "turngym.envs.webshop.browser_env:WebShopBrowserEnv", max_episode_steps=15
+)
 
 __all__ = [
     "NOTHING_HAPPENS",

@@ -67,10 +67,15 @@ class TextEnv(gym.Env[str, str]):
     Attributes:
         num_tasks: how many distinct task ids ``reset`` draws from (``None``: unbounded ids
             are accepted and ``reset`` draws from ``[0, 2**31)``).
+        invalid_action_answer: what an invalid action shows (``None``: the unchanged
+            observation).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
     num_tasks: int | None = None
+    #: the observation after an invalid action: ``NOTHING_HAPPENS``, or ``None`` for
+    #: environments whose original leaves the screen unchanged (WebShop)
+    invalid_action_answer: str | None = NOTHING_HAPPENS
 
     def __init__(self, render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

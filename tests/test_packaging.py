@@ -28,7 +28,9 @@ def test_wheel_maps_the_folders_into_the_namespace(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = ["envs/household.py", "agents/rollout.py", "algos/trainer.py", "rewards/__init__.py",
                 "agents/backends/base.py", "envs/alfworld/env.py", "cli/app.py",
-                "common/chat_client.py"]  # fmt: skip
+                "common/chat_client.py", "envs/webshop/text_env.py",
+                "envs/webshop/templates/item_page.html",
+                "envs/webshop/static/style.css"]  # fmt: skip
     for module in expected:
         assert f"turngym/{module}" in names
     unpacked = tmp_path / "site"

@@ -16,7 +16,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import turngym.envs
-from turngym.envs import NOTHING_HAPPENS, check_env_id, list_envs
+from turngym.envs import check_env_id, list_envs
 
 ENV_IDS = list_envs()
 
@@ -167,8 +167,9 @@ def test_make_vec_returns_text(
         assert list(observations) == single_after
         assert all(set(o) != {"0"} for o in observations)
         assert rewards.shape == (2,) and terminated.shape == truncated.shape == (2,)
+        before = list(observations)
         observations, *_ = vec.step(("", "<<<>>>[[]]"))
-        assert list(observations) == [NOTHING_HAPPENS, NOTHING_HAPPENS]
+        assert list(observations) == [invalid_answer(single, o) for o in before]
     finally:
         vec.close()
         single.close()
@@ -205,23 +206,29 @@ def fuzz_actions() -> list[Any]:
     return actions
 
 
+def invalid_answer(env: gym.Env, observation: str) -> str:
+    """What ``env`` shows after an invalid action taken at ``observation``."""
+    answer = env.unwrapped.invalid_action_answer
+    return observation if answer is None else answer
+
+
 def test_fuzz_never_raises_and_keeps_state(env: gym.Env) -> None:
     raw = env.unwrapped  # no time limit, so every action is tried on the same state
-    _, info = raw.reset(seed=0, options={"task_id": first_task_id(env)})
+    start, info = raw.reset(seed=0, options={"task_id": first_task_id(env)})
     before_key, before_actions = info["state_key"], info["admissible_actions"]
     for action in fuzz_actions():
         observation, reward, terminated, truncated, info = raw.step(action)
         shown = repr(action)[:80]
-        assert observation == NOTHING_HAPPENS, shown
+        assert observation == invalid_answer(env, start), shown
         assert info["invalid_action"] is True, shown
         assert (reward, terminated, truncated) == (0.0, False, False), shown
         assert info["state_key"] == before_key, shown
         assert info["admissible_actions"] == before_actions, shown
     # the wrapped environment answers the same way
-    env.reset(seed=0, options={"task_id": first_task_id(env)})
+    start, _ = env.reset(seed=0, options={"task_id": first_task_id(env)})
     for action in (None, b"bytes", "x" * 100_000, "<<<>>>[[]]"):
         observation, *_, info = env.step(action)
-        assert observation == NOTHING_HAPPENS and info["invalid_action"] is True
+        assert observation == invalid_answer(env, start) and info["invalid_action"] is True
 
 
 def check_standard_info(info: dict[str, Any], task_id: Any) -> None:

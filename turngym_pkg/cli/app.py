@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from turngym.algos.config import ConfigError
+from turngym.envs.webshop.cli import app as webshop_app
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +32,7 @@ app = typer.Typer(
     help=__doc__.split("\n")[0],
     pretty_exceptions_enable=False,
 )
+app.add_typer(webshop_app, name="webshop")  # turngym webshop serve | generate
 console = Console(highlight=False)
 DEBUG_VARIABLE = "TURNGYM_DEBUG"
 
