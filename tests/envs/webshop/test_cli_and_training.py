@@ -14,7 +14,7 @@ import gymnasium as gym
 from typer.testing import CliRunner
 
 from turngym.agents.tiny import environment_corpus
-from turngym.algos.cli import app
+from turngym.cli import app
 from turngym.algos.config import load_config
 from turngym.envs.webshop.data import load_products
 from turngym.envs.webshop.goals import SPLITS
@@ -39,7 +39,7 @@ def test_serve_starts_the_site_and_stops_on_ctrl_c() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "turngym.algos.cli", "webshop", "serve", "--port", str(port),
+    command = [sys.executable, "-m", "turngym.cli", "webshop", "serve", "--port", str(port),
                "--num-products", "100"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
