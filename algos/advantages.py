@@ -5,7 +5,8 @@ Estimators run on trajectories, before any padding or duplication into step samp
 trajectory of length T is one sample of its group (unless an estimator says otherwise). A
 turn's loss units are its response tokens in ``generate`` mode and its one choice in
 ``choose`` mode (:func:`unit_count`); "tokens" in whitening options means those units, as
-verl's ``response_mask`` marks them.
+verl's ``response_mask`` marks them. Rewards are the reward stage's totals
+(``turn.total_reward``: the environment's reward when no stage ran).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def grpo(trajectories: list[Trajectory], config: GRPOConfig | None = None) -> li
     times), and a group is a singleton only when it holds a single step.
     """
     config = config or GRPOConfig()
-    returns = np.array([t.return_ for t in trajectories], dtype=np.float64)
+    returns = np.array([t.total_return for t in trajectories], dtype=np.float64)
     group_ids = [t.group_id for t in trajectories]
     if config.cross_step_statistics:
         lengths = [t.length for t in trajectories]
@@ -158,7 +159,7 @@ def rloo(trajectories: list[Trajectory], config: RLOOConfig | None = None) -> li
     R_i by default (as verl does), or gets 0 with ``singleton="zero"``.
     """
     config = config or RLOOConfig()
-    returns = np.array([t.return_ for t in trajectories], dtype=np.float64)
+    returns = np.array([t.total_return for t in trajectories], dtype=np.float64)
     members: dict[str, list[int]] = defaultdict(list)
     for index, trajectory in enumerate(trajectories):
         members[trajectory.group_id].append(index)
@@ -212,7 +213,7 @@ def reinforce_pp(
     """
     config = config or ReinforcePPConfig()
     returns = [
-        discounted_returns(np.array([turn.reward for turn in t.turns]), config.gamma)
+        discounted_returns(np.array([turn.total_reward for turn in t.turns]), config.gamma)
         for t in trajectories
     ]
     flat = np.concatenate(returns) if returns else np.zeros(0)
@@ -231,7 +232,7 @@ def reinforce_pp_baseline(
     undiscounted return.
     """
     config = config or ReinforcePPConfig()
-    returns = np.array([t.return_ for t in trajectories], dtype=np.float64)
+    returns = np.array([t.total_return for t in trajectories], dtype=np.float64)
     centred = group_normalize(
         returns, [t.group_id for t in trajectories], normalize_by_std=False, epsilon=0.0
     )
@@ -266,7 +267,7 @@ def is_greedy_rollout(trajectory: Trajectory, config: ReMaxConfig) -> bool:
     )
 
 
-@register_advantage("remax")
+@register_advantage("remax", needs=("greedy_baseline",))
 def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> list[np.ndarray]:
     """ReMax (Li et al., 2024): A_t = G_t - R_greedy, the baseline being the return of a greedy
     rollout from the same initial state.
@@ -290,7 +291,7 @@ def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> 
                 f"group {trajectory.group_id!r} has more than one greedy rollout; "
                 "ReMax needs exactly one per group"
             )
-        baselines[trajectory.group_id] = trajectory.return_
+        baselines[trajectory.group_id] = trajectory.total_return
     advantages = []
     for trajectory in trajectories:
         if is_greedy_rollout(trajectory, config):
@@ -302,11 +303,11 @@ def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> 
                 f"an episode id ending in {config.greedy_episode_suffix!r} or in "
                 "greedy_episode_ids"
             )
-        rewards = np.array([turn.reward for turn in trajectory.turns], dtype=np.float64)
+        rewards = np.array([turn.total_reward for turn in trajectory.turns], dtype=np.float64)
         returns = (
             discounted_returns(rewards, 1.0)
             if config.returns == "reward_to_go"
-            else np.full(trajectory.length, trajectory.return_)
+            else np.full(trajectory.length, trajectory.total_return)
         )
         advantages.append(returns - baselines[trajectory.group_id])
     return advantages
@@ -377,14 +378,14 @@ def gigpo(trajectories: list[Trajectory], config: GiGPOConfig | None = None) -> 
     step_penalty = penalties if config.penalty_applies_to in ("step", "both") else 0.0
 
     lengths = [t.length for t in trajectories]
-    episode_scores = np.repeat([t.return_ for t in trajectories], lengths) - episode_penalty
+    episode_scores = np.repeat([t.total_return for t in trajectories], lengths) - episode_penalty
     episode_groups = [t.group_id for t in trajectories for _ in t.turns]
     episode_advantages = group_normalize(
         episode_scores, episode_groups, normalize_by_std, config.epsilon
     )
 
     step_returns = [
-        discounted_returns(np.array([turn.reward for turn in t.turns]), config.gamma)
+        discounted_returns(np.array([turn.total_reward for turn in t.turns]), config.gamma)
         for t in trajectories
     ]
     step_scores = (np.concatenate(step_returns) if step_returns else np.zeros(0)) - step_penalty
@@ -468,14 +469,14 @@ def step_rewards(trajectory: Trajectory, discount_per: str) -> np.ndarray:
     """GAE's rewards: one per turn, or one per loss unit with each turn's reward on its last
     unit and 0 elsewhere (a turn without units adds its reward to the unit before it)."""
     if discount_per == "turn":
-        return np.array([turn.reward for turn in trajectory.turns], dtype=np.float64)
+        return np.array([turn.total_reward for turn in trajectory.turns], dtype=np.float64)
     rewards: list[float] = []
     for turn in trajectory.turns:
         units = unit_count(turn)
         if units:
-            rewards += [0.0] * (units - 1) + [turn.reward]
+            rewards += [0.0] * (units - 1) + [turn.total_reward]
         elif rewards:
-            rewards[-1] += turn.reward
+            rewards[-1] += turn.total_reward
     return np.array(rewards, dtype=np.float64)
 
 
@@ -538,16 +539,17 @@ def gae_estimate(
     return GAEEstimate(per_trajectory, targets)
 
 
-@register_advantage("gae")
+@register_advantage("gae", needs=("values",))
 def gae_advantages(
     trajectories: list[Trajectory],
     config: GAEConfig | None = None,
     values: list[np.ndarray] | None = None,
     last_values: Sequence[float] | None = None,
-) -> list[np.ndarray] | list[list[np.ndarray]]:
-    """PPO's advantage: :func:`gae_estimate`'s whitened advantages. The trainer supplies
-    ``values`` (and ``last_values`` for truncated episodes) from its critic
-    (``algos/critic.py``)."""
+) -> GAEEstimate:
+    """PPO's advantage: :func:`gae_estimate` (whitened advantages and the critic's targets).
+    It needs ``values`` (and ``last_values`` for truncated episodes) from a critic
+    (``algos/critic.py``), which the trainer provides because it registers with
+    ``needs=("values",)``."""
     if values is None:
         raise ValueError("the gae estimator needs critic values per turn (values=...)")
-    return gae_estimate(trajectories, config or GAEConfig(), values, last_values).advantages
+    return gae_estimate(trajectories, config or GAEConfig(), values, last_values)

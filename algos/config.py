@@ -29,6 +29,7 @@ from pydantic import (
 from turngym.agents.backends.factory import BACKEND_KINDS
 from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
 from turngym.envs.registry import check_task_ranges, env_task_count
+from turngym.rewards.scorers import Rubric
 
 from . import advantages as _advantages  # noqa: F401  (fills the registries)
 from . import losses as _losses  # noqa: F401
@@ -199,6 +200,17 @@ class RolloutConfig(EnvPoolConfig):
     max_sampling_rounds: int = Field(3, gt=0, description="DAPO: rollout rounds to fill N groups")
 
 
+#: keys that moved into the reward block, and where to
+MOVED_TO_REWARD = {
+    "kl_in_reward": "a KL penalty in the reward is the scorer {name: kl, weight: BETA} in "
+    "reward.scorers (algo.kl_coef stays the loss term's beta; set it to 0 for reward-only KL)",
+    "overlong_buffer": "DAPO's overlong shaping is the scorer {name: overlong, weight: PENALTY, "
+    "options: {buffer: L_CACHE}} in reward.scorers",
+    "overlong_penalty": "DAPO's overlong shaping is the scorer {name: overlong, weight: PENALTY, "
+    "options: {buffer: L_CACHE}} in reward.scorers",
+}
+
+
 class AlgoConfig(Strict):
     advantage: str = Field("grpo", description="registered advantage estimator")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="also read by dr_grpo")
@@ -216,9 +228,6 @@ class AlgoConfig(Strict):
     kl_estimator: str = Field(
         "k3", description="registered KL estimator: k1, abs, k2, k3 (clamped as verl's low_var_kl)"
     )
-    kl_in_reward: bool = Field(
-        False, description="subtract beta * KL from each turn's reward instead of a loss term"
-    )
     entropy_coef: float = Field(0.0, ge=0, description="entropy bonus: loss -= coef * H")
     loss_aggregation: AggregationMode = Field(
         "token-mean",
@@ -231,10 +240,6 @@ class AlgoConfig(Strict):
         description="C of seq-mean-token-sum-norm, sum / C; unset: the most units a sample can "
         "have, agent.max_new_tokens in generate mode (verl's max response length), 1 in choose",
     )
-    overlong_buffer: int = Field(
-        0, ge=0, description="DAPO overlong shaping: L_cache tokens before agent.max_new_tokens"
-    )
-    overlong_penalty: float = Field(1.0, ge=0, description="DAPO: penalty at max_new_tokens")
     learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     epochs: int = Field(2, gt=0, description="passes over each iteration's samples")
@@ -284,6 +289,16 @@ class AlgoConfig(Strict):
             )
         return remax
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        moved = sorted(set(data) & set(MOVED_TO_REWARD)) if isinstance(data, dict) else []
+        if moved:
+            raise ValueError(
+                f"algo.{moved[0]} moved to the reward block: {MOVED_TO_REWARD[moved[0]]}"
+            )
+        return data
+
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block named like a registered function (``algo.grpo`` for ``grpo``)."""
         aliases = {"dr_grpo": "grpo", "reinforce_pp_baseline": "reinforce_pp"}
@@ -312,11 +327,38 @@ class RunBasics(Strict):
     )
 
 
+class ScorerSpec(Strict):
+    """One term of the reward rubric (:mod:`turngym.rewards.scorers`)."""
+
+    name: str = Field(description="a registered scorer: env, format, overlong, kl, ...")
+    weight: float = Field(1.0, description="w_k: the term added is w_k * the scorer's score")
+    options: dict[str, Any] = Field(default_factory=dict, description="the scorer's options")
+
+
+class RewardConfig(Strict):
+    """The reward stage: r_total = sum_k w_k * s_k per turn, written beside the environment's
+    reward (which the ``env`` scorer passes on)."""
+
+    scorers: list[ScorerSpec] = Field(
+        default_factory=lambda: [ScorerSpec(name="env")],
+        description="the rubric's weighted scorers (default: the environment's reward alone)",
+    )
+
+    @field_validator("scorers")
+    @classmethod
+    def _buildable(cls, scorers: list[ScorerSpec]) -> list[ScorerSpec]:
+        Rubric.from_specs(scorers)  # an unknown scorer or option, or a repeat, fails at start
+        return scorers
+
+
 class TrainConfig(RunBasics):
     iterations: int = Field(40, ge=0, description="rollout-and-update iterations")
     eval_every: int = Field(10, ge=0, description="evaluate every k iterations (0: start/end)")
     checkpoint_every: int = Field(10, ge=0, description="checkpoint every k iterations (0: end)")
     resume: bool | str = Field(False, description="true: latest checkpoint; or a folder")
+    save_trajectories: bool = Field(
+        False, description="write each iteration's scored trajectories to trajectories/*.parquet"
+    )
 
     @field_validator("resume")
     @classmethod
@@ -332,6 +374,7 @@ class RunConfig(Strict):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 

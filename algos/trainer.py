@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
-from turngym.agents.trajectory import Trajectory
+from turngym.agents.trajectory import Trajectory, save_trajectories
+from turngym.rewards.scorers import Rubric, ScoringContext
 
-from .advantages import gae_estimate, is_greedy_rollout
 from .checkpoints import STATE_FILE, checkpoint_folder, prepare_run_folder
 from .config import PreferenceRunConfig, RunConfig
 from .critic import ValueModel, critic_loss, critic_rows, final_values, step_values
@@ -34,7 +34,7 @@ from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger, log_evaluation, rollout_metrics, step_group_metrics
 from .offline import expert_trajectories, sft
-from .registry import get_advantage, get_policy_loss
+from .registry import advantage_needs, get_advantage, get_policy_loss
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
 
 
@@ -75,9 +75,12 @@ class Trainer:
             config.model.backend, model=self.model, tokenizer=self.tokenizer
         )
         self.agent = Agent(self.backend, self.tokenizer, self.agent_config, seed=config.train.seed)
-        self.reference = self.engine.frozen_copy() if algo.kl_coef > 0 else None
+        self.rubric = Rubric.from_specs(config.reward.scorers)
+        self.needs = advantage_needs(algo.advantage)
+        needs_reference = algo.kl_coef > 0 or "turn_kl" in self.rubric.needs
+        self.reference = self.engine.frozen_copy() if needs_reference else None
         self.critic = self.critic_engine = None
-        if config.algo.advantage == "gae":
+        if "values" in self.needs:
             self.critic = ValueModel(self.model)
             self.critic_engine = TorchEngine(
                 self.critic, algo.critic_learning_rate, max_grad_norm=algo.max_grad_norm
@@ -143,10 +146,13 @@ class Trainer:
             unscored = step_samples(trajectories, [np.zeros(t.length) for t in trajectories])
             with torch.no_grad():
                 reference = self._logprobs(self.reference, unscored)
-        metrics.update(self.shape_rewards(trajectories, reference))
+        metrics.update(self.score(trajectories, reference))
+        if cfg.train.save_trajectories:
+            save_trajectories(trajectories, self.output_dir / "trajectories"
+                              / f"iter_{iteration + 1:05d}.parquet")  # fmt: skip
         advantages, critic_targets = self.advantages(trajectories)
         samples = step_samples(trajectories, advantages, cfg.algo.step_weighting)
-        kl_loss_reference = None if cfg.algo.kl_in_reward else reference
+        kl_loss_reference = reference if cfg.algo.kl_coef > 0 else None
         metrics.update(
             self.update(samples, _seed_for(cfg.train.seed, iteration, 3), kl_loss_reference)
         )
@@ -189,7 +195,7 @@ class Trainer:
             if len(kept) >= rollout.tasks_per_iteration:
                 break
         kept = kept[: rollout.tasks_per_iteration]
-        if cfg.algo.advantage == "remax":
+        if "greedy_baseline" in self.needs:
             greedy = self._greedy_rollouts([group[0] for group in kept])
             kept = [group + [baseline] for group, baseline in zip(kept, greedy, strict=True)]
         stats = {
@@ -199,12 +205,12 @@ class Trainer:
         return [t for group in kept for t in group], stats
 
     def rollout_metrics(self, trajectories: list[Trajectory]) -> dict[str, float]:
-        """Statistics of the sampled rollouts; ReMax's greedy baselines (advantage 0) are
-        logged apart, as ``rollout/greedy_*``."""
-        algo = self.config.algo
+        """Statistics of the sampled rollouts; greedy baselines (for an estimator that needs
+        them, e.g. ReMax) are logged apart, as ``rollout/greedy_*``."""
         greedy, sampled = [], []
+        suffix = self._greedy_suffix()
         for trajectory in trajectories:
-            baseline = algo.advantage == "remax" and is_greedy_rollout(trajectory, algo.remax)
+            baseline = suffix is not None and trajectory.episode_id.endswith(suffix)
             (greedy if baseline else sampled).append(trajectory)
         metrics = {**rollout_metrics(sampled), **step_group_metrics(sampled)}
         if greedy:
@@ -214,16 +220,16 @@ class Trainer:
     def advantages(
         self, trajectories: list[Trajectory]
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """The configured estimator's per-turn advantages; for ``gae``, also the critic's
-        regression targets R = A + V per turn (before the batch whitening of A)."""
+        """The configured estimator's per-turn advantages, given what it needs; for one that
+        needs ``values``, also the critic's regression targets."""
         algo = self.config.algo
         settings = algo.settings_of(algo.advantage)
-        if self.critic is None:
+        if "values" not in self.needs:
             return self.estimator(trajectories, settings), None
         pad = self.tokenizer.pad_token_id or 0
         values = step_values(self.critic, trajectories, settings, pad)
         last_values = final_values(self.critic, self.agent, trajectories, settings, pad)
-        estimate = gae_estimate(trajectories, settings, values, last_values)
+        estimate = self.estimator(trajectories, settings, values=values, last_values=last_values)
         return estimate.advantages, estimate.critic_targets
 
     def update_critic(
@@ -254,42 +260,34 @@ class Trainer:
         """ReMax's baselines: one argmax rollout from each group's initial state (all groups in
         one batched run), marked by the suffix ``algo.remax.greedy_episode_suffix`` names (the
         config requires one: ReMax finds the baselines by it)."""
-        suffix = self.config.algo.remax.greedy_episode_suffix
+        suffix = self._greedy_suffix()
         config = dataclasses.replace(self.agent_config, temperature=0.0)
         greedy = Agent(self.agent.backend, self.tokenizer, config)
         specs = [EpisodeSpec(m.group_id + suffix, m.group_id, m.task_id, m.seed) for m in members]
         return run_episodes(greedy, self.pool, specs)
 
-    def shape_rewards(
+    def _greedy_suffix(self) -> str | None:
+        """How greedy baselines are marked: the estimator's ``greedy_episode_suffix``."""
+        if "greedy_baseline" not in self.needs:
+            return None
+        algo = self.config.algo
+        return algo.settings_of(algo.advantage).greedy_episode_suffix
+
+    def score(
         self, trajectories: list[Trajectory], reference: list[torch.Tensor] | None
     ) -> dict[str, float]:
-        """Per-turn reward terms added before advantages are computed.
-
-        DAPO overlong shaping (generate mode): with L = agent.max_new_tokens and C =
-        algo.overlong_buffer, a response of |y| tokens gets penalty * min(0, (L - C - |y|) / C).
-        KL in the reward: r_t -= beta * sum over the turn's units of KL(pi_old || pi_ref).
-        """
-        algo, turns = self.config.algo, [turn for t in trajectories for turn in t.turns]
-        stats: dict[str, float] = {}
-        if algo.overlong_buffer and self.agent_config.mode == "generate":
-            limit = self.agent_config.max_new_tokens - algo.overlong_buffer
-            penalties = [
-                algo.overlong_penalty
-                * min(0.0, (limit - len(t.response_ids)) / algo.overlong_buffer)
-                for t in turns
-            ]
-            for turn, penalty in zip(turns, penalties, strict=True):
-                turn.reward += penalty
-            stats["reward/overlong_penalty"] = float(np.mean(penalties)) if penalties else 0.0
-        if algo.kl_in_reward and reference is not None:
-            kls = [
-                kl_estimate(torch.tensor(t.response_logprobs), ref, algo.kl_estimator).sum().item()
-                for t, ref in zip(turns, reference, strict=True)
-            ]
-            for turn, kl in zip(turns, kls, strict=True):
-                turn.reward -= algo.kl_coef * kl
-            stats["reward/kl"] = float(np.mean(kls)) if kls else 0.0
-        return stats
+        """The reward stage: the rubric's weighted terms beside each turn's environment reward
+        (``reward.scorers``), given what its scorers need; ``reference``: per-turn reference
+        log-probs, in step-sample order, for the per-turn KL sum_u KL(pi_old || pi_ref)."""
+        context = ScoringContext(max_new_tokens=self.agent_config.max_new_tokens)
+        if "turn_kl" in self.rubric.needs:
+            turns = [turn for t in trajectories for turn in t.turns]
+            estimator = self.config.algo.kl_estimator
+            flat = [kl_estimate(torch.tensor(t.response_logprobs), ref, estimator).sum().item()
+                    for t, ref in zip(turns, reference, strict=True)]  # fmt: skip
+            bounds = np.cumsum([0] + [t.length for t in trajectories])
+            context.turn_kl = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return self.rubric.apply(trajectories, context)
 
     def update(
         self,

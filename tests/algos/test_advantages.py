@@ -28,7 +28,12 @@ from turngym.algos.advantages import (
     step_group_keys,
     step_group_size_histogram,
 )
-from turngym.algos.registry import get_advantage
+from turngym.algos.registry import (
+    ADVANTAGE_ESTIMATORS,
+    advantage_needs,
+    get_advantage,
+    register_advantage,
+)
 
 EPS = 1e-6
 
@@ -301,7 +306,7 @@ def test_gae_whitening_is_unbiased_with_epsilon_inside_the_root():
     values = [np.zeros(1), np.zeros(1)]
     # A = 1 and 0: mean 0.5, unbiased var (0.25 + 0.25) / 1 = 0.5 (biased: 0.25)
     expected = 0.5 / math.sqrt(0.5 + 1e-8)
-    assert_turn_values(gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values),
+    assert_turn_values(gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values).advantages,
                        [[expected], [-expected]])  # fmt: skip
 
 
@@ -312,11 +317,11 @@ def test_gae_whitens_over_tokens_or_over_turns():
     ]
     values = [np.zeros(1), np.zeros(1)]
     # tokens (verl): A = 1 counts 3 times, 0 once: mean 0.75; var (3/16 + 9/16) / 4 * 4/3 = 1/4
-    by_tokens = gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values)
+    by_tokens = gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values).advantages
     assert_turn_values(by_tokens, [[0.25 / 0.5], [-0.75 / 0.5]])
     by_turns = GAEConfig(gamma=1.0, gae_lambda=1.0, whiten_over="turns")
     a = 0.5 / math.sqrt(0.5 + 1e-8)
-    assert_turn_values(gae_advantages(batch, by_turns, values), [[a], [-a]])
+    assert_turn_values(gae_advantages(batch, by_turns, values).advantages, [[a], [-a]])
 
 
 def test_gae_bootstraps_truncated_episodes_from_the_final_value():
@@ -356,14 +361,18 @@ def test_gae_per_turn_discounts_once_per_turn():
     np.testing.assert_allclose(np.concatenate(estimate.critic_targets), [0.5, 1.0])
 
 
-def test_estimators_are_registered():
-    names = ["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "gigpo"]
-    for name in names:
-        assert callable(get_advantage(name))
+def test_estimators_are_registered_with_what_they_need():
+    names = ["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "gigpo",
+             "gae"]  # fmt: skip
+    assert set(names) <= set(ADVANTAGE_ESTIMATORS)
+    assert advantage_needs("gae") == {"values"} and advantage_needs("remax") == {"greedy_baseline"}
+    assert advantage_needs("gigpo") == frozenset()
+    with pytest.raises(ValueError, match="needs \\['a critic'\\]"):
+        register_advantage("probe", needs=("a critic",))
 
 
-@pytest.mark.parametrize(
-    "name", ["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "gigpo"]
-)
+@pytest.mark.parametrize("name", sorted(ADVANTAGE_ESTIMATORS))
 def test_empty_batch_gives_no_advantages(name):
-    assert get_advantage(name)([], None) == []
+    provided = {"values": [], "last_values": []} if "values" in advantage_needs(name) else {}
+    result = get_advantage(name)([], None, **provided)
+    assert (result.advantages if "values" in advantage_needs(name) else result) == []

@@ -8,11 +8,13 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.agents.trajectory import load_trajectories
 from turngym.algos.checkpoints import latest_checkpoint
 from turngym.algos.config import ConfigError, load_config
 from turngym.algos.critic import final_prompt_ids
 from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
+from turngym.algos.registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, advantage_needs
 from turngym.algos.samples import StepSample, sample_logprobs, step_samples
 from turngym.algos.trainer import Trainer
 
@@ -136,29 +138,32 @@ def test_run_config_is_saved_for_eval(tmp_path):
     assert json.loads(saved)["mode"] == "choose"
 
 
-@pytest.mark.parametrize(
-    ("advantage", "policy_loss"),
-    [
-        ("gigpo", "ppo_clip"),
-        ("rloo", "ppo_dual_clip"),
-        ("dr_grpo", "gspo"),
-        ("reinforce_pp", "ppo_clip"),
-    ],
-)
-def test_registered_estimators_and_losses_run_in_the_trainer(tmp_path, advantage, policy_loss):
+def run_one_iteration(tmp_path, advantage: str, policy_loss: str) -> dict:
     config = small_config(
         tmp_path,
         "train.iterations=1",
         f"algo.advantage={advantage}",
         f"algo.policy_loss={policy_loss}",
-    )
+        "algo.entropy_coef=0.001",
+    )  # fmt: skip  (a step even when every A is 0)
     Trainer(config).train()
-    (row,) = [
-        r
-        for r in read_metrics(tmp_path / "metrics.jsonl")
-        if "loss/policy" in r or "rollout/episodes" in r
-    ]
-    assert row["step_groups/count"] >= 1 and row["step_groups/mean_size"] >= 1
+    (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "rollout/episodes" in r]
+    return row
+
+
+@pytest.mark.parametrize("advantage", sorted(ADVANTAGE_ESTIMATORS))
+def test_every_registered_estimator_trains(tmp_path, advantage):
+    """The loop gives each estimator what it declared it needs (a critic, greedy baselines)."""
+    row = run_one_iteration(tmp_path, advantage, "ppo_clip")
+    assert row["step_groups/count"] >= 1 and np.isfinite(row["loss/total"])
+    assert ("critic/loss" in row) == ("values" in advantage_needs(advantage))
+    assert ("rollout/greedy_episodes" in row) == ("greedy_baseline" in advantage_needs(advantage))
+
+
+@pytest.mark.parametrize("policy_loss", sorted(POLICY_LOSSES))
+def test_every_registered_policy_loss_trains(tmp_path, policy_loss):
+    row = run_one_iteration(tmp_path, "gigpo", policy_loss)
+    assert np.isfinite(row["loss/policy"]) and 0 <= row["loss/clip_fraction"] <= 1
 
 
 @pytest.mark.parametrize(
@@ -199,25 +204,40 @@ def test_dynamic_sampling_keeps_only_groups_with_different_returns(tmp_path):
     trainer.close()
 
 
+OVERLONG_AND_KL = ("reward.scorers=[{name: env}, {name: overlong, weight: 0.5, options: "
+                   "{buffer: 4}}, {name: kl, weight: 0.1}]")  # fmt: skip
+
+
 def test_overlong_shaping_kl_in_reward_and_entropy_bonus(tmp_path):
     config = small_config(
         tmp_path, "train.iterations=1", "agent.mode=generate", "agent.max_new_tokens=8",
-        "env.max_episode_steps=2", "algo.overlong_buffer=4", "algo.overlong_penalty=0.5",
-        "algo.kl_coef=0.1", "algo.kl_in_reward=true", "algo.entropy_coef=0.01",
-        "algo.loss_aggregation=seq-mean-token-mean",
+        "env.max_episode_steps=2", OVERLONG_AND_KL, "algo.entropy_coef=0.01",
+        "algo.loss_aggregation=seq-mean-token-mean", "train.save_trajectories=true",
     )  # fmt: skip
     trainer = Trainer(config)
     trajectories, _ = trainer.collect(iteration=0)
     lengths = [len(turn.response_ids) for t in trajectories for turn in t.turns]
-    stats = trainer.shape_rewards(trajectories, None)
+    rewards = [turn.reward for t in trajectories for turn in t.turns]
+    reference = [torch.tensor(turn.response_logprobs) for t in trajectories for turn in t.turns]
+    stats = trainer.score(trajectories, reference)  # the reference: the policy that acted
     expected = [0.5 * min(0.0, (4 - n) / 4) for n in lengths]  # L - C = 4
-    assert stats["reward/overlong_penalty"] == pytest.approx(sum(expected) / len(expected))
+    assert stats["reward/overlong"] == pytest.approx(sum(expected) / len(expected))
+    assert stats["reward/kl"] == pytest.approx(0.0)
+    turns = [turn for t in trajectories for turn in t.turns]
+    assert [turn.reward for turn in turns] == rewards  # the environment's, unchanged
+    assert [turn.reward_terms["overlong"] for turn in turns] == pytest.approx(expected)
     trainer.close()
     config.train.overwrite = True  # the same folder again, for a run of its own
     Trainer(config).train()
     (row,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "reward/kl" in r]
     assert row["reward/kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at the start
     assert "loss/kl" not in row and row["policy/entropy"] > 0
+    assert row["reward/overlong"] <= 0 and "reward/env" in row
+    saved = load_trajectories(tmp_path / "trajectories" / "iter_00001.parquet")
+    assert all(
+        set(turn.reward_terms) == {"env", "overlong", "kl"} for t in saved for turn in t.turns
+    )
+    assert all(turn.reward_terms["env"] == turn.reward for t in saved for turn in t.turns)
 
 
 def test_ppo_with_a_learned_critic_fits_the_returns(tmp_path):
@@ -341,16 +361,18 @@ def test_gae_bootstraps_truncated_episodes_in_the_trainer(tmp_path, discount_per
 
 
 def test_kl_in_the_reward_and_in_the_loss_is_bounded_k3(tmp_path):
-    trainer = Trainer(small_config(tmp_path, "algo.kl_coef=0.1", "algo.kl_in_reward=true"))
+    kl_in_reward = "reward.scorers=[{name: env}, {name: kl, weight: 0.1}]"
+    trainer = Trainer(small_config(tmp_path, "algo.kl_coef=0.1", kl_in_reward))
     trajectories, _ = trainer.collect(iteration=0)
     before = np.array([turn.reward for t in trajectories for turn in t.turns])
     # log pi_ref - log pi = 26: k3 = e^20 - 21 before verl's bound of 10 (choose: 1 unit a turn)
     turns = [turn for t in trajectories for turn in t.turns]
     reference = [torch.tensor(turn.response_logprobs) + 26 for turn in turns]
-    stats = trainer.shape_rewards(trajectories, reference)
-    after = np.array([turn.reward for t in trajectories for turn in t.turns])
+    stats = trainer.score(trajectories, reference)
+    after = np.array([turn.total_reward for t in trajectories for turn in t.turns])
     np.testing.assert_allclose(before - after, 0.1 * 10.0, rtol=1e-6)
-    assert stats["reward/kl"] == pytest.approx(10.0)
+    assert [turn.reward for turn in turns] == before.tolist()  # written beside, not over
+    assert stats["reward/kl"] == pytest.approx(-0.1 * 10.0)
     samples = step_samples(trajectories, [np.ones(t.length) for t in trajectories])
     metrics = trainer.update(samples, seed=0, reference=reference)
     assert metrics["loss/kl"] == pytest.approx(10.0)
