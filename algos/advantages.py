@@ -17,24 +17,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from turngym.agents.trajectory import Trajectory, Turn
+from turngym.config.algorithms import (
+    GAEConfig,
+    GiGPOConfig,
+    GRPOConfig,
+    ReinforcePPConfig,
+    ReMaxConfig,
+    RLOOConfig,
+)
 
 from .registry import register_advantage
-
-
-class GRPOConfig(BaseModel):
-    """Options of GRPO's group-normalized advantage."""
-
-    model_config = ConfigDict(extra="forbid")
-    normalize_by_std: bool = Field(True, description="divide by the group's std (False: Dr. GRPO)")
-    epsilon: float = Field(1e-6, ge=0, description="added to the std before dividing")
-    cross_step_statistics: bool = Field(
-        False,
-        description="group mean/std over step samples: a trajectory of length T counts T times "
-        "(verl-agent's compute_mean_std_cross_steps); False: one sample per trajectory",
-    )
 
 
 def group_normalize(
@@ -142,15 +136,6 @@ def dr_grpo(trajectories: list[Trajectory], config: GRPOConfig | None = None) ->
     return grpo(trajectories, config)
 
 
-class RLOOConfig(BaseModel):
-    """Options of the leave-one-out baseline."""
-
-    model_config = ConfigDict(extra="forbid")
-    singleton: Literal["raw", "zero"] = Field(
-        "raw", description="advantage of a group of one: its raw return R_i (verl) or 0"
-    )
-
-
 @register_advantage("rloo")
 def rloo(trajectories: list[Trajectory], config: RLOOConfig | None = None) -> list[np.ndarray]:
     """RLOO (Ahmadian et al., 2024): A_i = R_i - 1/(n - 1) sum_{j != i} R_j over a group of n.
@@ -173,21 +158,6 @@ def rloo(trajectories: list[Trajectory], config: RLOOConfig | None = None) -> li
         others_mean = (group_returns.sum() - group_returns) / (n - 1)
         advantages[indices] = group_returns - others_mean
     return [np.full(t.length, a) for t, a in zip(trajectories, advantages, strict=True)]
-
-
-class ReinforcePPConfig(BaseModel):
-    """Options of REINFORCE++ (both variants)."""
-
-    model_config = ConfigDict(extra="forbid")
-    gamma: float = Field(
-        1.0, ge=0, le=1, description="gamma, discount of turn rewards (REINFORCE++ only)"
-    )
-    whiten_over: Literal["tokens", "turns"] = Field(
-        "tokens",
-        description="batch statistics weigh each turn by its loss units, response tokens or "
-        "the one choice (verl's valid tokens), or count each turn once",
-    )
-    epsilon: float = Field(1e-8, ge=0, description="added to the variance before the sqrt")
 
 
 def unit_count(turn: Turn) -> int:
@@ -239,24 +209,6 @@ def reinforce_pp_baseline(
     flat = np.repeat(centred, [t.length for t in trajectories])
     weights = _whitening_weights(trajectories, config.whiten_over)
     return split_by_trajectory(whiten(flat, weights, config.epsilon), trajectories)
-
-
-class ReMaxConfig(BaseModel):
-    """Options of ReMax: what each turn's return is, and how the trainer marks each group's
-    greedy rollout."""
-
-    model_config = ConfigDict(extra="forbid")
-    returns: Literal["reward_to_go", "episode"] = Field(
-        "reward_to_go",
-        description="G_t of turn t: the rewards from turn t on (verl's per-token returns) or "
-        "the whole episode's return R_i for every turn",
-    )
-    greedy_episode_ids: list[str] = Field(
-        default_factory=list, description="episode ids of the greedy (argmax) rollouts"
-    )
-    greedy_episode_suffix: str | None = Field(
-        "/greedy", description="an episode id ending with this also marks a greedy rollout"
-    )
 
 
 def is_greedy_rollout(trajectory: Trajectory, config: ReMaxConfig) -> bool:
@@ -316,30 +268,6 @@ def remax(trajectories: list[Trajectory], config: ReMaxConfig | None = None) -> 
 # --------------------------------------------------------------------------------------------
 # GiGPO
 # --------------------------------------------------------------------------------------------
-
-
-class GiGPOConfig(BaseModel):
-    """Options of GiGPO; the defaults are verl-agent's ALFWorld recipe."""
-
-    model_config = ConfigDict(extra="forbid")
-    mode: Literal["mean_norm", "mean_std_norm"] = Field(
-        "mean_norm",
-        description="F_norm: mean_norm subtracts the group mean; mean_std_norm also divides by "
-        "the unbiased std + epsilon (both in the episode and the step part)",
-    )
-    gamma: float = Field(0.95, ge=0, le=1, description="gamma, discount of the step returns")
-    step_advantage_weight: float = Field(
-        1.0, description="omega in A = A^E + omega * A^S (verl-agent's step_advantage_w)"
-    )
-    epsilon: float = Field(1e-6, ge=0, description="added to the std before dividing")
-    invalid_action_penalty: float = Field(
-        0.1, ge=0, description="coefficient c of the penalty c * (not turn.valid)"
-    )
-    penalty_applies_to: Literal["episode", "step", "both"] = Field(
-        "both",
-        description="where c * invalid_t is subtracted: that step's episode score, its step "
-        "return, or both (verl-agent: both)",
-    )
 
 
 def step_group_keys(trajectories: list[Trajectory]) -> list[tuple[str, str]]:
@@ -403,33 +331,6 @@ def gigpo(trajectories: list[Trajectory], config: GiGPOConfig | None = None) -> 
 # --------------------------------------------------------------------------------------------
 # GAE (PPO with a critic)
 # --------------------------------------------------------------------------------------------
-
-
-class GAEConfig(BaseModel):
-    """Options of generalized advantage estimation; see :func:`gae_estimate`."""
-
-    model_config = ConfigDict(extra="forbid")
-    gamma: float = Field(1.0, ge=0, le=1, description="gamma, discount of turn rewards")
-    gae_lambda: float = Field(
-        0.95, ge=0, le=1, description="lambda, the bias-variance trade-off of GAE"
-    )
-    discount_per: Literal["turn", "token"] = Field(
-        "turn",
-        description="one GAE step per turn (V(s_t) of each turn's prompt) or per loss unit, "
-        "each response token with its own value, the reward on the turn's last token (verl's "
-        "compute_gae_advantage_return: the way to reproduce single-turn verl runs)",
-    )
-    whiten_over: Literal["tokens", "turns"] = Field(
-        "tokens",
-        description="batch whitening statistics over loss units, a turn with n units counting "
-        "n times (verl's masked_whiten over valid tokens), or over turns, each once",
-    )
-    epsilon: float = Field(1e-8, ge=0, description="added to the variance inside the sqrt")
-    bootstrap_truncated: bool = Field(
-        True,
-        description="an episode cut by the step cap (trajectory.truncated, no error) ends on "
-        "V(s_T), the critic's value of its final observation; False: on 0, as if terminal",
-    )
 
 
 def gae(

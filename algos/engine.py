@@ -167,7 +167,8 @@ def save_checkpoint(
     (``training_metrics.json``). ``turngym eval``, transformers and vLLM load the folder."""
     import yaml
 
-    from .checkpoints import METRICS_FILE, STATE_FILE
+    from turngym.common.run_folder import METRICS_FILE, STATE_FILE
+
     from .metrics import write_json
 
     folder = engine.save(folder)

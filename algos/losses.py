@@ -7,10 +7,14 @@ choice of a step (``choose`` mode).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+
+from turngym.config.algorithms import (
+    AggregationMode,
+    DualClipPPOConfig,
+    GSPOConfig,
+    PPOClipConfig,
+)
 
 from .registry import get_kl_estimator, register_kl_estimator, register_policy_loss
 
@@ -29,14 +33,6 @@ def importance_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torc
     """
     log_ratio = torch.clamp(logprobs - old_logprobs, -PPO_LOG_RATIO_BOUND, PPO_LOG_RATIO_BOUND)
     return torch.exp(log_ratio)
-
-
-class PPOClipConfig(BaseModel):
-    """Options of the clipped surrogate."""
-
-    model_config = ConfigDict(extra="forbid")
-    clip_eps_low: float = Field(0.2, gt=0, description="ratio lower bound is 1 - clip_eps_low")
-    clip_eps_high: float = Field(0.2, gt=0, description="ratio upper bound is 1 + clip_eps_high")
 
 
 @register_policy_loss("ppo_clip")
@@ -111,14 +107,6 @@ def weighted_token_mean(
     return (values * weights).sum() / weights.sum().clamp_min(1e-8)
 
 
-class DualClipPPOConfig(PPOClipConfig):
-    """Options of dual-clip PPO: the clipped surrogate plus a bound for negative advantages."""
-
-    dual_clip_c: float = Field(
-        3.0, gt=1, description="c, the loss of a unit with A < 0 is at most -c * A (verl: 3.0)"
-    )
-
-
 @register_policy_loss("ppo_dual_clip")
 def ppo_dual_clip(
     logprobs: torch.Tensor,
@@ -139,17 +127,6 @@ def ppo_dual_clip(
     dual_clipped = (advantages < 0) & (loss_cap < clip_loss)
     loss = torch.where(dual_clipped, loss_cap, clip_loss)
     return loss, {**metrics, "dual_clipped": dual_clipped.float()}
-
-
-class GSPOConfig(BaseModel):
-    """Options of GSPO; clip ranges are the paper's (much narrower than PPO's)."""
-
-    model_config = ConfigDict(extra="forbid")
-    clip_eps_low: float = Field(3e-4, gt=0, description="s_i lower bound is 1 - clip_eps_low")
-    clip_eps_high: float = Field(4e-4, gt=0, description="s_i upper bound is 1 + clip_eps_high")
-
-
-GSPO_AGGREGATION = "seq-mean-token-mean"
 
 
 @register_policy_loss("gspo")
@@ -180,11 +157,6 @@ def gspo(
     clipped = -advantages * torch.clamp(ratio, 1 - config.clip_eps_low, 1 + config.clip_eps_high)
     loss = torch.maximum(unclipped, clipped)
     return loss, {"clipped": (clipped > unclipped).float(), "sequence_ratio": ratio.detach()}
-
-
-AggregationMode = Literal[
-    "token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"
-]
 
 
 def aggregate_loss(
@@ -269,13 +241,3 @@ def aggregation_denominator(
     else:
         total = sum(w for w, n in zip(weights, unit_counts, strict=True) if n > 0)
     return float(total) if total > 0 else 1.0
-
-
-def sequence_norm_constant(action_mode: str, max_new_tokens: int) -> float:
-    """Default C of seq-mean-token-sum-norm: the most loss units a sample can have.
-
-    verl divides by the padded response length, which is the configured maximum response
-    length: ``max_new_tokens`` in ``generate`` mode. In ``choose`` mode a sample is one unit
-    (the choice), so C = 1 and the loss is the mini-batch's weighted sum of sample losses.
-    """
-    return float(max_new_tokens) if action_mode == "generate" else 1.0

@@ -131,3 +131,16 @@ def rollout_metrics(trajectories: list[Trajectory], prefix: str = "rollout/") ->
         f"{prefix}episodes": float(len(trajectories)),
         f"{prefix}env_errors": float(lost),
     }
+
+
+def training_summary(
+    losses: list[float], name: str, examples: int, seconds: float
+) -> dict[str, float]:
+    """First and last loss, steps, examples and seconds of an offline training run."""
+    return {
+        f"{name}/loss_first": losses[0] if losses else float("nan"),
+        f"{name}/loss_last": losses[-1] if losses else float("nan"),
+        f"{name}/steps": float(len(losses)),
+        f"{name}/examples": float(examples),
+        "time/train_s": seconds,
+    }

@@ -14,8 +14,9 @@ Each iteration t:
 
    with log pi(y) = sum_j log pi(y_j | prompt_j) over the turns j (``shape="step"``, see
    :mod:`turngym.algos.pairs`); DMPO, IPO, SimPO, ORPO, TDPO and KTO (reading the pairs
-   unpaired) plug in the same way: the step is :func:`turngym.algos.offline.train_preference`
-   on one full batch, with the optimizer kept across iterations.
+   unpaired) plug in the same way: the step is
+   :func:`turngym.algos.preference_training.train_preference` on one full batch, with the
+   optimizer kept across iterations.
 
 The pairs are on-policy at every step, which is what makes it online; the reference never moves.
 The judge's agreement with the environment's ``won`` is logged where the two sides differ in it.
@@ -41,8 +42,8 @@ from turngym.agents.trajectory import Trajectory
 from turngym.rewards.judge import PairwiseJudge, Verdict
 
 from .engine import TrainEngine
-from .offline import train_preference
 from .pairs import PreferencePair
+from .preference_training import train_preference
 from .registry import get_preference_loss
 
 
@@ -178,7 +179,7 @@ class OnlineDPO:
 
     def update(self, pairs: list[PreferencePair]) -> dict[str, float]:
         """``updates_per_iteration`` full-batch steps on mean_i L(y_w^i, y_l^i) through
-        :func:`~turngym.algos.offline.train_preference` (one engine, its optimizer kept
+        :func:`~turngym.algos.preference_training.train_preference` (one engine, its optimizer kept
         across iterations), then the weights go to the rollout backend; metrics of the last
         step (measured before it was applied)."""
         cfg = self.config

@@ -12,9 +12,10 @@ Pairs (chosen y_w, rejected y_l), each side a whole trajectory:
 
 Token shapes of one side (both keep turn boundaries, which DMPO's phi(j, N) needs):
 
-- per-step (:func:`turn_samples`, the default in :mod:`turngym.algos.offline`): turn j is scored
-  exactly as the policy saw it, log pi(y_j | prompt_j), with the turn's own ``prompt_ids`` (task +
-  recent turns + observation, token in, token out); log pi(y) = sum_j log pi(y_j | prompt_j).
+- per-step (:func:`turn_samples`, the default of :mod:`turngym.algos.preference_batches`): turn j
+  is scored exactly as the policy saw it, log pi(y_j | prompt_j), with the turn's own
+  ``prompt_ids`` (task + recent turns + observation, token in, token out);
+  log pi(y) = sum_j log pi(y_j | prompt_j).
   In ``choose`` mode a turn has one unit (the choice), in ``generate`` mode one per response
   token. This trains the very distribution the agent samples from at test time.
 - whole conversation (:func:`conversation_tokens`): one token sequence, the first turn's

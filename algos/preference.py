@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+
+from turngym.config.algorithms import (
+    DMPOConfig,
+    DPOConfig,
+    IPOConfig,
+    KTOConfig,
+    LabelSmoothingConfig,
+    ORPOConfig,
+    SimPOConfig,
+    TDPOConfig,
+)
 
 from .registry import register_preference_loss
 
@@ -93,21 +103,6 @@ def _reward_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor
     }
 
 
-class DPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="beta, strength of the KL to the reference")
-
-
-class LabelSmoothingConfig(DPOConfig):
-    label_smoothing: float = Field(
-        0.1,
-        ge=0,
-        lt=0.5,
-        description="epsilon, the assumed chance that a pair's label is "
-        "flipped (TRL's label_smoothing; 0 gives DPO)",
-    )
-
-
 def dpo_rewards(batch: PreferenceBatch, beta: float, loss: str) -> tuple[torch.Tensor, ...]:
     """r_w, r_l = beta * log(pi(y|x) / pi_ref(y|x)) with summed token log-probabilities; their
     difference is beta * h, h the DPO margin (TRL's ``logits``)."""
@@ -175,11 +170,6 @@ def hinge(batch: PreferenceBatch, config: DPOConfig | None = None) -> tuple[torc
     return loss, _reward_metrics(chosen_rewards, rejected_rewards)
 
 
-class IPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="tau (TRL's beta), the regularization strength")
-
-
 @register_preference_loss("ipo")
 def ipo(batch: PreferenceBatch, config: IPOConfig | None = None) -> tuple[torch.Tensor, Metrics]:
     """IPO (Azar et al., 2023), TRL's form: L = (h - 1 / (2 tau))^2 with
@@ -202,12 +192,6 @@ def ipo(batch: PreferenceBatch, config: IPOConfig | None = None) -> tuple[torch.
     return loss, _reward_metrics(config.beta * chosen_logratio, config.beta * rejected_logratio)
 
 
-class SimPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(2.0, gt=0, description="beta, scale of the average log-probability")
-    gamma: float = Field(1.0, ge=0, description="gamma, the target reward margin")
-
-
 @register_preference_loss("simpo")
 def simpo(
     batch: PreferenceBatch, config: SimPOConfig | None = None
@@ -219,11 +203,6 @@ def simpo(
     rejected_rewards = config.beta * average_logps(batch.policy_rejected, batch.rejected_mask)
     loss = -F.logsigmoid(chosen_rewards - rejected_rewards - config.gamma)
     return loss, _reward_metrics(chosen_rewards, rejected_rewards)
-
-
-class ORPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="lambda (TRL's beta), weight of the odds ratio")
 
 
 def _log1m_exp(logp: torch.Tensor) -> torch.Tensor:
@@ -246,13 +225,6 @@ def orpo(batch: PreferenceBatch, config: ORPOConfig | None = None) -> tuple[torc
     loss = -chosen - config.beta * F.logsigmoid(log_odds_ratio)
     metrics = _reward_metrics(config.beta * chosen, config.beta * rejected)
     return loss, {**metrics, "log_odds_ratio": log_odds_ratio.detach()}
-
-
-class KTOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="beta, scale of the implied reward")
-    desirable_weight: float = Field(1.0, gt=0, description="lambda_D, weight of desirable ones")
-    undesirable_weight: float = Field(1.0, gt=0, description="lambda_U, weight of undesirable")
 
 
 def kto_losses(
@@ -296,12 +268,6 @@ def kto_no_kl(batch: KTOBatch, config: KTOConfig | None = None) -> tuple[torch.T
     return kto_losses(batch, config or KTOConfig(), torch.zeros(()))
 
 
-class TDPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="beta, strength of the KL to the reference")
-    alpha: float = Field(0.5, ge=0, description="alpha, weight of the KL term in TDPO2")
-
-
 def _tdpo_terms(batch: PreferenceBatch, loss: str) -> tuple[torch.Tensor, ...]:
     """(u / beta, D_SeqKL(y_w), D_SeqKL(y_l), log-ratio of y_w, log-ratio of y_l), token sums."""
     ref_chosen = _required(batch.ref_chosen, "ref_chosen", loss)
@@ -339,12 +305,6 @@ def tdpo2(batch: PreferenceBatch, config: TDPOConfig | None = None) -> tuple[tor
     margin, chosen_kl, rejected_kl, chosen_margin, rejected_margin = _tdpo_terms(batch, "tdpo2")
     loss = -F.logsigmoid(config.beta * (margin - config.alpha * (rejected_kl - chosen_kl.detach())))
     return loss, _reward_metrics(config.beta * chosen_margin, config.beta * rejected_margin)
-
-
-class DMPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    beta: float = Field(0.1, gt=0, description="beta, strength of the KL to the reference")
-    gamma: float = Field(0.7, gt=0, le=1, description="gamma, discount over assistant turns")
 
 
 def dmpo_turn_weights(turn_index: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Preference training from a :class:`~turngym.algos.config.PreferenceRunConfig`, offline or
+"""Preference training from a :class:`~turngym.config.PreferenceRunConfig`, offline or
 online (``mode``).
 
 1. Load the policy (the tiny offline model or a Hugging Face name or path) and evaluate it on
@@ -43,16 +43,18 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
+from turngym.common.run_folder import prepare_run_folder
+from turngym.config.run import JudgeConfig, PreferenceRunConfig
 from turngym.rewards import ChatCompletionsJudge, LLMJudge, PairwiseJudge, RuleJudge
 
-from .checkpoints import prepare_run_folder
-from .config import JudgeConfig, PreferenceRunConfig
+from .behaviour_cloning import sft
+from .demonstrations import expert_trajectories
 from .engine import TorchEngine, TrainEngine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
 from .metrics import MetricsLogger, log_evaluation, write_json
-from .offline import expert_trajectories, sft, train_preference
 from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
+from .preference_training import train_preference
 from .trainer import run_policy
 
 

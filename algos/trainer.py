@@ -24,16 +24,17 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory, save_trajectories
+from turngym.common.run_folder import STATE_FILE, checkpoint_folder, prepare_run_folder
+from turngym.config.run import PreferenceRunConfig, RunConfig
 from turngym.rewards.scorers import Rubric, ScoringContext
 
-from .checkpoints import STATE_FILE, checkpoint_folder, prepare_run_folder
-from .config import PreferenceRunConfig, RunConfig
+from .behaviour_cloning import sft
 from .critic import ValueModel, critic_loss, critic_rows, final_values, step_values
+from .demonstrations import expert_trajectories
 from .engine import TorchEngine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger, log_evaluation, rollout_metrics, step_group_metrics
-from .offline import expert_trajectories, sft
 from .registry import advantage_needs, get_advantage, get_policy_loss
 from .samples import StepSample, pad_units, sample_logprobs, step_samples
 

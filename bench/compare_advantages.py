@@ -16,8 +16,8 @@ import csv
 import json
 from pathlib import Path
 
-from turngym.algos.config import load_config
 from turngym.algos.trainer import Trainer
+from turngym.config.run import load_config
 
 
 def run(estimator: str, seed: int, args: argparse.Namespace) -> list[tuple[int, float]]:

@@ -36,11 +36,13 @@ from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.tiny import build_tiny_model
+from turngym.algos.behaviour_cloning import sft
+from turngym.algos.demonstrations import expert_trajectories
 from turngym.algos.engine import TorchEngine
 from turngym.algos.evaluate import evaluate_policy
-from turngym.algos.offline import expert_trajectories, sft, train_preference
 from turngym.algos.pairs import expert_pairs, group_pairs
 from turngym.algos.preference import DMPOConfig, DPOConfig
+from turngym.algos.preference_training import train_preference
 
 ENV_ID = "turngym/Household-v0"
 EXPERTS = EnvPool(ENV_ID, expert=True)  # the environment's expert, in this process

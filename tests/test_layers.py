@@ -2,7 +2,7 @@
 below it (``import`` statements anywhere in a module, function bodies included; imports under
 ``if TYPE_CHECKING:`` are for type checkers only and do not count).
 
-    common <- envs <- agents <- rewards <- algos <- cli   (each turngym.<name>)
+    common <- envs <- agents <- rewards <- config <- algos <- cli   (each turngym.<name>)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ LAYERS = [
     ("turngym.envs", ROOT / "envs"),
     ("turngym.agents", ROOT / "agents"),
     ("turngym.rewards", ROOT / "rewards"),
+    ("turngym.config", ROOT / "turngym_pkg" / "config"),
     ("turngym.algos", ROOT / "algos"),
     ("turngym.cli", ROOT / "turngym_pkg" / "cli"),
 ]

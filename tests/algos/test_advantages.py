@@ -306,8 +306,8 @@ def test_gae_whitening_is_unbiased_with_epsilon_inside_the_root():
     values = [np.zeros(1), np.zeros(1)]
     # A = 1 and 0: mean 0.5, unbiased var (0.25 + 0.25) / 1 = 0.5 (biased: 0.25)
     expected = 0.5 / math.sqrt(0.5 + 1e-8)
-    assert_turn_values(gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values).advantages,
-                       [[expected], [-expected]])  # fmt: skip
+    estimate = gae_advantages(batch, GAEConfig(gamma=1.0, gae_lambda=1.0), values)
+    assert_turn_values(estimate.advantages, [[expected], [-expected]])
 
 
 def test_gae_whitens_over_tokens_or_over_turns():

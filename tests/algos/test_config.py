@@ -4,8 +4,8 @@ import pytest
 import torch
 import yaml
 
-from turngym.algos.config import ConfigError, PreferenceRunConfig, RunConfig, load_config
 from turngym.algos.losses import aggregation_denominator, per_sample_terms
+from turngym.config.run import ConfigError, PreferenceRunConfig, RunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,3 +152,44 @@ def test_kl_estimator_names_the_registered_ones():
     assert load_config(None, ["algo.kl_estimator=abs"]).algo.kl_estimator == "abs"
     with pytest.raises(ConfigError, match=r"algo.kl_estimator: unknown KL estimator.*'abs'"):
         load_config(None, ["algo.kl_estimator=k4"])
+
+
+def test_the_config_tables_name_exactly_the_registered_functions():
+    from turngym.algos.registry import (
+        ADVANTAGE_ESTIMATORS,
+        KL_ESTIMATORS,
+        POLICY_LOSSES,
+        PREFERENCE_LOSSES,
+    )
+    from turngym.config.algorithms import (
+        ESTIMATOR_BLOCKS,
+        KL_ESTIMATOR_NAMES,
+        POLICY_LOSS_BLOCKS,
+        PREFERENCE_LOSS_BLOCKS,
+    )
+    from turngym.config.run import AlgoConfig, PreferenceAlgoConfig
+
+    assert set(ESTIMATOR_BLOCKS) == set(ADVANTAGE_ESTIMATORS)
+    assert set(POLICY_LOSS_BLOCKS) == set(POLICY_LOSSES)
+    assert set(KL_ESTIMATOR_NAMES) == set(KL_ESTIMATORS)
+    assert set(PREFERENCE_LOSS_BLOCKS) == set(PREFERENCE_LOSSES)
+    for table, config in ((ESTIMATOR_BLOCKS, AlgoConfig), (POLICY_LOSS_BLOCKS, AlgoConfig),
+                          (PREFERENCE_LOSS_BLOCKS, PreferenceAlgoConfig)):  # fmt: skip
+        assert set(table.values()) <= set(config.model_fields)
+
+
+def test_a_config_validates_without_importing_torch(tmp_path):
+    """A typo costs well under a second: the schema imports neither torch nor transformers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom turngym.config.run import ConfigError, load_config\n"
+        "try:\n    load_config('configs/household.yaml', ['algo.lerning_rate=1'])\n"
+        "except ConfigError as error:\n    print(error)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert "algo.lerning_rate" in out and out.strip().endswith("[]")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from turngym.agents.backends import load_pretrained, make_backend
-from turngym.algos.config import load_config
 from turngym.algos.engine import TorchEngine
 from turngym.algos.trainer import Trainer
+from turngym.config.run import load_config
 
 
 def toy_model(seed: int = 0) -> torch.nn.Module:

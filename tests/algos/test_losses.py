@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from turngym.algos.losses import (
-    GSPO_AGGREGATION,
     DualClipPPOConfig,
     aggregate_loss,
     aggregation_denominator,
@@ -17,9 +16,9 @@ from turngym.algos.losses import (
     kl_estimate,
     ppo_clip,
     ppo_dual_clip,
-    sequence_norm_constant,
 )
 from turngym.algos.registry import get_kl_estimator, get_policy_loss
+from turngym.config.algorithms import GSPO_AGGREGATION, sequence_norm_constant
 
 
 def test_dual_clip_caps_the_loss_of_negative_advantages():

@@ -12,10 +12,10 @@ from transformers import AutoModelForCausalLM
 from turngym.agents.agent import AgentConfig
 from turngym.agents.env_pool import EnvPool
 from turngym.algos.engine import TorchEngine
-from turngym.algos.offline import trajectory_logprobs
 from turngym.algos.online_dpo import OnlineDPO, OnlineDPOConfig
 from turngym.algos.pairs import PreferencePair
 from turngym.algos.preference import DMPOConfig
+from turngym.algos.preference_batches import trajectory_logprobs
 from turngym.rewards import LLMJudge, RuleJudge, outcome_key
 
 ENV_ID = "turngym/Household-v0"

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.trajectory import Trajectory, Turn
-from turngym.algos.offline import expert_trajectories
+from turngym.algos.demonstrations import expert_trajectories
 from turngym.algos.pairs import (
     conversation_tokens,
     expert_pairs,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from turngym.algos.config import PreferenceRunConfig, load_config
 from turngym.algos.preference_run import make_judge, split_train_tasks
+from turngym.config.run import PreferenceRunConfig, load_config
 from turngym.rewards import ChatCompletionsJudge, LLMJudge, RuleJudge
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -9,14 +9,14 @@ from transformers import AutoModelForCausalLM
 
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.trajectory import load_trajectories
-from turngym.algos.checkpoints import latest_checkpoint
-from turngym.algos.config import ConfigError, load_config
 from turngym.algos.critic import final_prompt_ids
 from turngym.algos.losses import aggregate_loss, aggregation_denominator, per_sample_terms
 from turngym.algos.metrics import read_metrics
 from turngym.algos.registry import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, advantage_needs
 from turngym.algos.samples import StepSample, sample_logprobs, step_samples
 from turngym.algos.trainer import Trainer
+from turngym.common.run_folder import latest_checkpoint
+from turngym.config.run import ConfigError, load_config
 
 SMALL = [
     "rollout.tasks_per_iteration=2",

@@ -23,7 +23,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from turngym.algos.config import ConfigError
+from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
 app = typer.Typer(
@@ -72,7 +72,7 @@ def reports_errors(command: Callable) -> Callable:
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from turngym.agents.backends.loading import ModelLoadError
     from turngym.agents.rollout import EnvStartError
-    from turngym.algos.checkpoints import RunFolderError
+    from turngym.common.run_folder import RunFolderError
 
     return (
         CommandError, ConfigError, RunFolderError, ModelLoadError, EnvStartError,
@@ -171,7 +171,7 @@ def train(
     overrides: Annotated[list[str] | None, typer.Argument(help="dotted.key=value ...")] = None,
 ) -> None:
     """Train an agent with a config file and dotted overrides."""
-    from turngym.algos.config import load_config
+    from turngym.config.run import load_config
 
     run = load_config(config, overrides or [])
     from turngym.algos.metrics import write_json
@@ -199,7 +199,7 @@ def preference(
 ) -> None:
     """Preference training (DMPO, DPO, KTO, ...) on pairs of the policy's own episodes: offline
     from one sample, or online with a judge picking each pair's winner (mode: online)."""
-    from turngym.algos.config import PreferenceRunConfig, load_config
+    from turngym.config.run import PreferenceRunConfig, load_config
 
     run = load_config(config, overrides or [], PreferenceRunConfig)
     from turngym.algos.preference_run import run_preference

@@ -14,8 +14,8 @@ import gymnasium as gym
 from typer.testing import CliRunner
 
 from turngym.agents.tiny import environment_corpus
-from turngym.algos.config import load_config
 from turngym.cli import app
+from turngym.config.run import load_config
 from turngym.envs.webshop.data import load_products
 from turngym.envs.webshop.goals import SPLITS
 

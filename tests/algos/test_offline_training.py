@@ -12,21 +12,21 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import make_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
-from turngym.algos.checkpoints import METRICS_FILE
+from turngym.algos.behaviour_cloning import sft
+from turngym.algos.demonstrations import expert_trajectories
 from turngym.algos.engine import TorchEngine
-from turngym.algos.offline import (
-    expert_trajectories,
-    kto_batch,
-    preference_batch,
-    sft,
-    tdpo_batch,
-    train_preference,
-    trajectory_logprobs,
-)
 from turngym.algos.pairs import expert_pairs, mismatched, turn_samples
 from turngym.algos.preference import DMPOConfig, dmpo, dpo
+from turngym.algos.preference_batches import (
+    kto_batch,
+    preference_batch,
+    tdpo_batch,
+    trajectory_logprobs,
+)
+from turngym.algos.preference_training import train_preference
 from turngym.algos.registry import PREFERENCE_LOSSES
 from turngym.algos.samples import sample_logprobs
+from turngym.common.run_folder import METRICS_FILE
 
 ENV_ID = "turngym/Household-v0"
 

@@ -27,41 +27,37 @@ from pydantic import (
 )
 
 from turngym.agents.backends.factory import BACKEND_KINDS
+from turngym.common.run_folder import check_resume_folder
 from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
 from turngym.envs.registry import check_task_ranges, env_task_count
 from turngym.rewards.scorers import Rubric
 
-from . import advantages as _advantages  # noqa: F401  (fills the registries)
-from . import losses as _losses  # noqa: F401
-from . import preference as _preference  # noqa: F401
-from .advantages import (
+from .algorithms import (
+    ESTIMATOR_BLOCKS,
+    GSPO_AGGREGATION,
+    KL_ESTIMATOR_NAMES,
+    POLICY_LOSS_BLOCKS,
+    PREFERENCE_LOSS_BLOCKS,
+    AggregationMode,
+    DMPOConfig,
+    DPOConfig,
+    DualClipPPOConfig,
     GAEConfig,
     GiGPOConfig,
     GRPOConfig,
-    ReinforcePPConfig,
-    ReMaxConfig,
-    RLOOConfig,
-)
-from .checkpoints import check_resume_folder
-from .losses import (
-    GSPO_AGGREGATION,
-    AggregationMode,
-    DualClipPPOConfig,
     GSPOConfig,
-    PPOClipConfig,
-    sequence_norm_constant,
-)
-from .preference import (
-    DMPOConfig,
-    DPOConfig,
     IPOConfig,
     KTOConfig,
     LabelSmoothingConfig,
     ORPOConfig,
+    PPOClipConfig,
+    ReinforcePPConfig,
+    ReMaxConfig,
+    RLOOConfig,
     SimPOConfig,
     TDPOConfig,
+    sequence_norm_constant,
 )
-from .registry import ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, POLICY_LOSSES, PREFERENCE_LOSSES
 
 
 class ConfigError(ValueError):
@@ -253,9 +249,9 @@ class AlgoConfig(Strict):
     @classmethod
     def _registered(cls, name: str, info: ValidationInfo) -> str:
         kind, table = {
-            "advantage": ("estimator", ADVANTAGE_ESTIMATORS),
-            "policy_loss": ("policy loss", POLICY_LOSSES),
-            "kl_estimator": ("KL estimator", KL_ESTIMATORS),
+            "advantage": ("estimator", ESTIMATOR_BLOCKS),
+            "policy_loss": ("policy loss", POLICY_LOSS_BLOCKS),
+            "kl_estimator": ("KL estimator", KL_ESTIMATOR_NAMES),
         }[info.field_name]
         if name not in table:
             raise ValueError(f"unknown {kind}; registered: {sorted(table)}")
@@ -301,8 +297,7 @@ class AlgoConfig(Strict):
 
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block named like a registered function (``algo.grpo`` for ``grpo``)."""
-        aliases = {"dr_grpo": "grpo", "reinforce_pp_baseline": "reinforce_pp"}
-        return getattr(self, aliases.get(name, name), None)
+        return getattr(self, {**ESTIMATOR_BLOCKS, **POLICY_LOSS_BLOCKS}.get(name, name), None)
 
 
 class WarmStartConfig(Strict):
@@ -451,14 +446,15 @@ class PreferenceAlgoConfig(Strict):
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, name: str) -> str:
-        if name not in PREFERENCE_LOSSES:
-            raise ValueError(f"unknown preference loss; registered: {sorted(PREFERENCE_LOSSES)}")
+        if name not in PREFERENCE_LOSS_BLOCKS:
+            raise ValueError(
+                f"unknown preference loss; registered: {sorted(PREFERENCE_LOSS_BLOCKS)}"
+            )
         return name
 
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block of a registered loss (``algo.tdpo`` for ``tdpo1`` and ``tdpo2``)."""
-        aliases = {"tdpo1": "tdpo", "tdpo2": "tdpo", "hinge": "dpo", "kto_no_kl": "kto"}
-        return getattr(self, aliases.get(name, name), None)
+        return getattr(self, PREFERENCE_LOSS_BLOCKS.get(name, name), None)
 
 
 JudgeKind = Literal["rule", "llm", "chat"]

@@ -1,43 +1,23 @@
-"""Offline training from fixed data: expert demonstrations, behaviour cloning, preference pairs.
-
-- :func:`expert_trajectories` plays an environment's expert through an environment pool and
-  records each turn as the agent would have seen and answered it (token in, token out).
-- :func:`sft` is behaviour cloning: L = -(1/U) sum_u log pi(u), over the units u of the
-  demonstrated turns: response tokens in ``generate`` mode (cross-entropy), the choice
-  log softmax_k(s_k / T)[chosen] in ``choose`` mode (s_k: mean token log-prob of candidate k).
-- :func:`train_preference` minimizes any registered preference loss
-  (:mod:`turngym.algos.preference`) over :class:`~turngym.algos.pairs.PreferencePair` s against
-  a frozen reference, in mini-batches; each side's log pi(y) sums its units over all turns, with
-  every unit tagged by its turn for DMPO. Shapes: ``step`` (each turn scored on its own prompt)
-  or ``conversation`` (one sequence per trajectory); see :mod:`turngym.algos.pairs`. KTO reads
-  the pairs unpaired (:func:`kto_batch`), TDPO adds per-unit sequential KL (:func:`tdpo_batch`);
-  :func:`loss_batch` picks the builder by loss name (online DPO uses it through
-  :func:`train_preference` too).
-
-Both step a :class:`~turngym.algos.engine.TrainEngine` and return metrics; given
-``output_dir``, they save a checkpoint (:func:`~turngym.algos.engine.save_checkpoint`), which
-``turngym eval`` and transformers load.
-"""
+"""The inputs of the preference losses (:mod:`turngym.algos.preference`) from
+:class:`~turngym.algos.pairs.PreferencePair` s: each side's per-unit log pi (with grad) beside
+the reference's. Each side's log pi(y) sums its units over all turns, every unit tagged by its
+turn for DMPO. Shapes: ``step`` (each turn scored on its own prompt) or ``conversation`` (one
+sequence per trajectory; see :mod:`turngym.algos.pairs`). KTO reads the pairs unpaired
+(:func:`kto_batch`), TDPO adds the per-unit sequential KL (:func:`tdpo_batch`);
+:func:`loss_batch` picks the builder by the loss's name."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel
 
-from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.env_pool import EnvPool
-from turngym.agents.rollout import EpisodeSpec, run_episodes
+from turngym.agents.agent import AgentConfig
 from turngym.agents.scoring import continuation_logprobs
 from turngym.agents.trajectory import Trajectory
 
-from .engine import TrainEngine, save_checkpoint
 from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
 from .preference import KTOBatch, PreferenceBatch, sequential_kl_from_logits
-from .registry import get_preference_loss
 from .samples import StepSample, pad_units, sample_log_distributions, sample_logprobs
 
 #: losses that read the full per-unit distributions of policy and reference (tdpo_batch)
@@ -45,18 +25,6 @@ SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
 UNPAIRED_LOSSES = ("kto", "kto_no_kl")  # read a KTOBatch; only kto scores mismatched pairs
 
 
-# -- demonstrations --------------------------------------------------------------------------------
-def expert_trajectories(agent: Agent, pool: EnvPool, task_ids: list[Any]) -> list[Trajectory]:
-    """One episode per task, acted by the environment's expert and encoded for ``agent``
-    (:meth:`~turngym.agents.agent.Agent.demonstrate`), through ``pool``, a pool made with
-    ``expert=True`` (the expert is asked in the worker that runs the environment)."""
-    if not pool.expert:
-        raise ValueError("expert_trajectories needs a pool made with expert=True")
-    specs = [EpisodeSpec(f"expert-{t}", f"expert-{t}", t, None) for t in task_ids]
-    return run_episodes(agent, pool, specs, expert=True)
-
-
-# -- log-probabilities of whole trajectories ----------------------------------------------------
 def trajectory_logprobs(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -112,129 +80,6 @@ def _pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return values, mask
 
 
-# -- behaviour cloning ---------------------------------------------------------------------------
-def sft(
-    engine: TrainEngine,
-    tokenizer: Any,
-    data: list[Trajectory] | list[StepSample],
-    agent_config: AgentConfig,
-    epochs: int = 1,
-    batch_size: int = 64,
-    seed: int = 0,
-    output_dir: str | Path | None = None,
-) -> dict[str, float]:
-    """Behaviour cloning on demonstrated turns: minimize -(1/U) sum_u log pi(u) per mini-batch
-    of ``batch_size`` turns (see the module docstring for the units of each mode), one
-    ``engine`` step per mini-batch."""
-    samples = [s for t in data for s in turn_samples(t)] if _are_trajectories(data) else data
-    model = engine.model
-    generator = torch.Generator().manual_seed(seed)
-    pad = tokenizer.pad_token_id or 0
-    losses, start = [], time.perf_counter()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(samples), generator=generator).tolist()
-        for begin in range(0, len(order), batch_size):
-            batch = [samples[i] for i in order[begin : begin + batch_size]]
-            units = sample_logprobs(
-                model, batch, agent_config.mode, agent_config.temperature or 1.0, pad
-            )
-            loss = -torch.cat(units).mean()
-            engine.backward_and_step(loss)
-            losses.append(loss.item())
-    model.eval()
-    metrics = _summary(losses, "sft", len(samples), time.perf_counter() - start)
-    if output_dir is not None:
-        save_checkpoint(output_dir, engine, tokenizer, agent_config, metrics=metrics)
-    return metrics
-
-
-def _are_trajectories(data: list) -> bool:
-    return bool(data) and isinstance(data[0], Trajectory)
-
-
-# -- preference optimization -----------------------------------------------------------------------
-def train_preference(
-    engine: TrainEngine,
-    tokenizer: Any,
-    pairs: list[PreferencePair],
-    agent_config: AgentConfig,
-    loss: str = "dmpo",
-    loss_config: BaseModel | None = None,
-    reference: torch.nn.Module | None = None,
-    shape: str = "step",
-    epochs: int = 1,
-    batch_size: int = 16,
-    seed: int = 0,
-    output_dir: str | Path | None = None,
-    reference_sync_steps: int | None = None,
-    reference_alpha: float = 1.0,
-) -> dict[str, float]:
-    """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
-
-    ``engine`` owns the policy and its optimizer (its state carries over between calls: online
-    DPO steps the same engine every iteration). ``reference`` defaults to
-    ``engine.frozen_copy()`` as the policy is on entry; its log-probs are computed once.
-    ``loss_config`` is that loss's options model (e.g. ``DMPOConfig``); each mini-batch is built
-    by :func:`loss_batch`.
-
-    TR-DPO (Gorbatovski et al., 2024): with ``reference_sync_steps`` = tau, every tau optimizer
-    steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
-    theta_ref (``reference_alpha``; alpha = 1 is the hard update), and reference log-probs are
-    then computed per mini-batch.
-    """
-    loss_fn = get_preference_loss(loss)
-    if not pairs:
-        raise ValueError("pairs is empty: nothing to train on")
-    if not 0 < reference_alpha <= 1:
-        raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
-    model = engine.model
-    if reference is None:
-        reference = engine.frozen_copy()
-    reference.eval().requires_grad_(False)
-    generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    # reference log-probs once for all epochs, unless the reference moves (TR-DPO) or the loss
-    # reads whole distributions (TDPO): then loss_batch scores them per mini-batch
-    ref = None
-    if not reference_sync_steps and loss not in SEQUENTIAL_KL_LOSSES:
-        ref = reference_logprobs(reference, tokenizer, pairs, agent_config, shape)
-    steps = 0
-    losses, accuracies, margins = [], [], []
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(pairs), generator=generator).tolist()
-        for begin in range(0, len(order), batch_size):
-            index = order[begin : begin + batch_size]
-            chunk = [pairs[i] for i in index]
-            batch = loss_batch(
-                loss,
-                model,
-                reference,
-                tokenizer,
-                chunk,
-                agent_config,
-                shape,
-                None if ref is None else [ref[i] for i in index],
-            )
-            per_example, metrics = loss_fn(batch, loss_config)
-            engine.backward_and_step(per_example.mean())
-            steps += 1
-            if reference_sync_steps and steps % reference_sync_steps == 0:
-                soft_update(reference, model, reference_alpha)
-            chosen, rejected = _side_rewards(metrics, len(chunk))
-            losses.append(per_example.mean().item())
-            accuracies.append((chosen > rejected).float().mean().item())
-            margins.append((chosen - rejected).mean().item())
-    model.eval()
-    summary = _summary(losses, loss, len(pairs), time.perf_counter() - start)
-    summary[f"{loss}/reward_accuracy_last"] = accuracies[-1]
-    summary[f"{loss}/reward_margin_last"] = margins[-1]
-    if output_dir is not None:
-        save_checkpoint(output_dir, engine, tokenizer, agent_config, metrics=summary)
-    return summary
-
-
 def reference_logprobs(
     reference_model: torch.nn.Module,
     tokenizer: Any,
@@ -279,13 +124,6 @@ def loss_batch(
         return kto_batch(model, reference_model, tokenizer, pairs, reference, agent_config, shape,
                          reference_point=loss == "kto")  # fmt: skip
     return preference_batch(model, tokenizer, pairs, reference, agent_config, shape)
-
-
-@torch.no_grad()
-def soft_update(target: torch.nn.Module, source: torch.nn.Module, alpha: float) -> None:
-    """target <- alpha * source + (1 - alpha) * target, parameter by parameter."""
-    for target_param, source_param in zip(target.parameters(), source.parameters(), strict=True):
-        target_param.lerp_(source_param, alpha)
 
 
 def preference_batch(
@@ -430,21 +268,3 @@ def _reference_rows(reference: list[tuple[torch.Tensor, ...]], width: int) -> to
     rows = [ref[k, : int(ref_mask[k].sum())] for k in (0, 1) for ref, ref_mask, _ in reference]
     values, _ = _pad_rows(rows)
     return torch.nn.functional.pad(values, (0, width - values.shape[1]))
-
-
-def _side_rewards(metrics: dict, pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Implied rewards of the chosen and of the rejected sides (KTO: its first B rows, then B)."""
-    if "chosen_rewards" in metrics:
-        return metrics["chosen_rewards"], metrics["rejected_rewards"]
-    return metrics["rewards"][:pairs], metrics["rewards"][pairs:]
-
-
-# -- shared pieces -------------------------------------------------------------------------------
-def _summary(losses: list[float], name: str, examples: int, seconds: float) -> dict[str, float]:
-    return {
-        f"{name}/loss_first": losses[0] if losses else float("nan"),
-        f"{name}/loss_last": losses[-1] if losses else float("nan"),
-        f"{name}/steps": float(len(losses)),
-        f"{name}/examples": float(examples),
-        "time/train_s": seconds,
-    }

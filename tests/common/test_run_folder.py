@@ -8,10 +8,10 @@ import math
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from turngym.algos.checkpoints import RunFolderError, latest_checkpoint, prepare_run_folder
-from turngym.algos.config import ConfigError, load_config
 from turngym.algos.metrics import MetricsLogger, read_metrics
 from turngym.algos.trainer import Trainer
+from turngym.common.run_folder import RunFolderError, latest_checkpoint, prepare_run_folder
+from turngym.config.run import ConfigError, load_config
 
 SMALL = [
     "rollout.tasks_per_iteration=2", "rollout.group_size=2", "algo.minibatch_size=16",
