@@ -255,3 +255,27 @@ def test_run_episodes_survives_a_crashing_episode(tiny_agent) -> None:
             assert trajectory.final_observation
             assert 1 <= len(trajectory.turns) <= 15
             assert trajectory.won == (trajectory.turns[-1].reward == 1.0)
+
+
+def test_episodes_lost_to_a_crash_are_counted_apart_from_failures(tiny_agent) -> None:
+    """Evaluation and training metrics count lost episodes in env_errors and leave them out of
+    every other figure; an environment that fails to reset stops the run instead."""
+    from turngym.agents.rollout import EnvStartError, group_episodes, run_episodes
+    from turngym.algos.evaluate import evaluate_agent
+    from turngym.algos.metrics import rollout_metrics
+
+    crash_task = 2
+    with EnvPool(
+        POOL_ID, {"crash_task_id": crash_task, "crash_at_step": 1}, num_slots=2, num_workers=2
+    ) as pool:
+        report, trajectories = evaluate_agent(tiny_agent, pool, [0, 1, crash_task, 3])
+        metrics = rollout_metrics(run_episodes(tiny_agent, pool, group_episodes([crash_task], 2)))
+    finished = [t for t in trajectories if t.error is None]
+    assert report.env_errors == 1 and report.episodes == 3 == len(finished)
+    assert report.success_rate == sum(t.won for t in finished) / 3
+    assert metrics["rollout/env_errors"] == 2 and metrics["rollout/episodes"] == 0
+    with (
+        EnvPool(POOL_ID, {}, num_slots=2) as pool,
+        pytest.raises(EnvStartError, match="task_id=-1"),
+    ):
+        run_episodes(tiny_agent, pool, group_episodes([-1], 1))
