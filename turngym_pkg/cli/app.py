@@ -26,6 +26,7 @@ from rich.table import Table
 from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
+from .reward_model import reward_model
 from .serve import serve
 
 app = typer.Typer(
@@ -319,6 +320,7 @@ def build_tiny(
 
 
 app.command("serve")(reports_errors(serve))  # turngym serve CHECKPOINT --port N
+app.command("reward-model")(reports_errors(reward_model))  # turngym reward-model CONFIG
 
 
 if __name__ == "__main__":
