@@ -14,7 +14,8 @@ decide):
 - a reply that does what the goal needs, with the right order and values ("I have issued a
   refund for order 4821.", "... sent a password reset link to ana@mail.com"), satisfies the
   customer: reward 1, ``won``, the episode ends;
-- a reply that asks for a fact the customer holds ("What is your email address?") gets it;
+- a reply that asks for a fact the customer holds ("What is your email address?") gets it; asking
+  again for what was already given costs a turn of patience;
 - a rude reply costs two turns of patience, any other reply that does not help one; with no
   patience left the customer gives up (the episode ends, reward 0); the step cap is 10;
 - a reply with no word a support agent would use is invalid (the contract's invalid action).
@@ -212,6 +213,9 @@ class CustomerServiceEnv(TextEnv):
         if RUDE.search(text):
             self.patience -= 2
             event, line = "rude", "That is rude."
+        elif asked and set(asked) <= self.revealed:
+            self.patience -= 1
+            event, line = "repeated", "I already told you that."
         elif asked:
             self.revealed.update(asked)
             line = " ".join(self.fact_sentence(f) for f in asked)

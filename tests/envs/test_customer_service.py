@@ -65,6 +65,9 @@ def test_the_customer_gives_what_is_asked_for() -> None:
     observation, reward, _, _, info = env.step("Could you give me your e-mail address please?")
     assert email in observation and reward == 0.0 and "email" in info["state_key"]
     assert f"I have sent a password reset link to {email}." in info["admissible_actions"]
+    patience = env.unwrapped.patience
+    observation, *_ = env.step("What is your email address?")  # asked again: it costs patience
+    assert "already told you" in observation and env.unwrapped.patience == patience - 1
     assert env.step(f"Done: a reset link went to {email}.")[4]["won"]
 
 
