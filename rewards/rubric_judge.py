@@ -100,6 +100,7 @@ class RubricJudge:
         max_new_tokens: the reply's budget (generate mode).
         max_chars: the judged text is cut to this many characters.
         secret: the nonce key (default: random per judge; fixed for a reproducible cache).
+        cache: answer identical texts from a cache (off: every text is judged anew).
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class RubricJudge:
         max_new_tokens: int = 64,
         max_chars: int = 4000,
         secret: bytes | None = None,
+        cache: bool = True,
     ):
         if (backend is None) == (chat is None):
             raise ValueError("RubricJudge takes a backend or a chat function, not both")
@@ -131,6 +133,7 @@ class RubricJudge:
         )
         self.secret = secret or secrets.token_bytes(16)
         self.stats = JudgeStats()
+        self.use_cache = cache
         self._cache: dict[str, Judgement] = {}
         self._cache_lock = threading.Lock()
 
@@ -180,6 +183,8 @@ class RubricJudge:
     # -- judging -------------------------------------------------------------------------------
     def judge(self, texts: Sequence[str]) -> list[Judgement]:
         """One :class:`Judgement` per text; identical texts are judged once."""
+        if not self.use_cache:
+            return self._judge_fresh(list(texts))
         results: list[Judgement | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
         for k, text in enumerate(texts):
@@ -191,9 +196,7 @@ class RubricJudge:
             else:
                 todo.setdefault(text, []).append(k)
         fresh = list(todo)
-        judged = self._judge_logprobs(fresh) if self.mode == "logprobs" else [
-            self._judge_generate(text) for text in fresh
-        ]  # fmt: skip
+        judged = self._judge_fresh(fresh)
         for text, judgement in zip(fresh, judged, strict=True):
             with self._cache_lock:
                 self._cache[text] = judgement
@@ -203,6 +206,11 @@ class RubricJudge:
                 results[k] = Judgement(judgement.score, judgement.reason, cached=True)
                 self.stats.add(cache_hits=1)
         return results  # type: ignore[return-value]
+
+    def _judge_fresh(self, texts: list[str]) -> list[Judgement]:
+        if self.mode == "logprobs":
+            return self._judge_logprobs(texts)
+        return [self._judge_generate(text) for text in texts]
 
     def _prompt_ids(self, messages: list[dict[str, str]], prefix: str = "") -> list[int]:
         tokenizer = self.backend.tokenizer

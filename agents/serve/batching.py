@@ -2,7 +2,8 @@
 
 Request threads put :class:`GenerationJob` s on a queue and wait on their future; one worker
 thread (the only one that touches the model) takes the first waiting job, then every job that
-arrives within ``batch_wait_s`` or is already queued, up to ``max_batch_size`` prompts, and runs
+is already queued or, while other requests are in flight, arrives within ``batch_wait_s``
+(a lone client never waits), up to ``max_batch_size`` prompts, and runs
 them as one ``backend.generate`` call per group of equal sampling settings (temperature, top-p).
 Each job is then cut to its own token budget. ``max_batch_size=1`` turns batching off: one
 request at a time, in arrival order.
@@ -67,13 +68,21 @@ class BatchingGenerator:
         self.batch_wait_s = batch_wait_s
         self.batch_sizes: list[int] = []
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._in_flight = 0  # jobs submitted and not answered
+        self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._serve, name="batching", daemon=True)
         self._worker.start()
 
     def generate(self, job: GenerationJob, timeout: float | None = None) -> list[Generation]:
         """Queue ``job`` and wait for its generations (re-raises the backend's error)."""
-        self._queue.put(job)
-        return job.future.result(timeout)
+        with self._lock:
+            self._in_flight += 1
+        try:
+            self._queue.put(job)
+            return job.future.result(timeout)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def run_exclusive(self, work: Callable[[], T], timeout: float | None = None) -> T:
         """``work()`` run in the worker thread between batches (scoring on the same model)."""
@@ -96,8 +105,9 @@ class BatchingGenerator:
             batch, prompts = [job], len(job.prompts)
             stop = False
             while prompts < self.max_batch_size:
+                others_in_flight = self._in_flight > len(batch)
                 try:
-                    more = self._queue.get(timeout=self.batch_wait_s)
+                    more = self._queue.get(timeout=self.batch_wait_s if others_in_flight else 0)
                 except queue.Empty:
                     break
                 if more is None:
