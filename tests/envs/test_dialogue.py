@@ -179,3 +179,22 @@ def test_llm_answerer_through_the_served_endpoint(tiny_model_dir) -> None:
         finally:
             envs.close()
         assert sum(server.batcher.batch_sizes) >= 3
+
+
+def test_whole_episodes_with_the_tiny_agent_and_the_tiny_answerer(backend) -> None:
+    """The agent (choose mode) plays whole episodes against the LLM answerer, both the tiny
+    model, through the rollout loop."""
+    from turngym.agents.agent import Agent, AgentConfig
+    from turngym.agents.env_pool import EnvPool
+    from turngym.agents.rollout import group_episodes, run_episodes
+    from turngym.agents.simulators import BackendChat
+
+    agent = Agent(backend, backend.tokenizer, AgentConfig(mode="choose"), seed=0)
+    kwargs = {"answerer": "llm", "chat": BackendChat(backend, max_new_tokens=4),
+              "max_episode_steps": 5}  # fmt: skip
+    with EnvPool("turngym/TwentyQuestions-v0", kwargs, num_slots=2) as pool:
+        episodes = run_episodes(agent, pool, group_episodes([CAT, 5], 1))
+    for episode in episodes:
+        assert episode.error is None and 1 <= episode.length <= 5
+        assert all(turn.reward in (-1.0, 0.0) for turn in episode.turns)
+        assert episode.won or episode.truncated
