@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import TextEnv
-from .simulated_user import ChatFunction, make_chat_function
+from .simulated_user import ChatFunction, answerer_chat
 from .text import normalize
 
 NAMES = (
@@ -161,12 +161,7 @@ class CustomerServiceEnv(TextEnv):
         render_mode: str | None = None,
     ):
         super().__init__(render_mode)
-        if answerer not in ("rule", "llm"):
-            raise ValueError(f"answerer must be 'rule' or 'llm', got {answerer!r}")
-        if (answerer == "llm") != (chat is not None):
-            raise ValueError("answerer='llm' takes chat= (endpoint settings or a function); "
-                             "answerer='rule' takes none")  # fmt: skip
-        self._chat = make_chat_function(chat) if chat is not None else None
+        self._chat = answerer_chat(answerer, chat)
         self.scenario: Scenario | None = None
 
     # -- the contract ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import TextEnv
-from .simulated_user import ChatFunction, make_chat_function
+from .simulated_user import ChatFunction, answerer_chat
 from .text import guess_phrase, is_question, normalize, singular
 
 
@@ -56,13 +56,8 @@ class GuessingGame(TextEnv):
         render_mode: str | None = None,
     ):
         super().__init__(render_mode)
-        if answerer not in ("rule", "llm"):
-            raise ValueError(f"answerer must be 'rule' or 'llm', got {answerer!r}")
-        if (answerer == "llm") != (chat is not None):
-            raise ValueError("answerer='llm' takes chat= (endpoint settings or a function); "
-                             "answerer='rule' takes none")  # fmt: skip
         self.answerer = answerer
-        self._chat = make_chat_function(chat) if chat is not None else None
+        self._chat = answerer_chat(answerer, chat)
         self.secret = ""
         self.facts: set[str] = set()
         self.asked: dict[str, str] = {}  # suggested topic -> the answer it got

@@ -63,6 +63,19 @@ class EndpointChat:
         return {**self.__dict__, "_client": None}  # a client is made again in each process
 
 
+def answerer_chat(
+    answerer: str, chat: ChatFunction | Mapping[str, Any] | None
+) -> ChatFunction | None:
+    """An environment's ``answerer`` / ``chat`` arguments checked: ``None`` for the rules
+    (``answerer="rule"``, no chat), the chat function for ``answerer="llm"``."""
+    if answerer not in ("rule", "llm"):
+        raise ValueError(f"answerer must be 'rule' or 'llm', got {answerer!r}")
+    if (answerer == "llm") != (chat is not None):
+        raise ValueError("answerer='llm' takes chat= (endpoint settings or a function); "
+                         "answerer='rule' takes none")  # fmt: skip
+    return make_chat_function(chat) if chat is not None else None
+
+
 def make_chat_function(spec: ChatFunction | Mapping[str, Any]) -> ChatFunction:
     """A chat function from a callable (as it is) or an endpoint's settings
     (:class:`EndpointChat`'s arguments); a clear error for anything else."""

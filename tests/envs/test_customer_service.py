@@ -104,17 +104,23 @@ def test_llm_worded_customer_on_the_tiny_model(backend) -> None:
     assert env.step(f"I have sent a password reset link to {email}.")[4]["won"]
 
 
-def test_rl_with_the_rubric_judge_in_the_reward_stage(tmp_path, tiny_model_dir) -> None:
+def test_rl_with_the_rubric_judge_and_a_reward_model_in_the_reward_stage(
+    tmp_path, tiny_model_dir
+) -> None:
     from turngym.algos.trainer import Trainer
     from turngym.config.run import load_config
+    from turngym.rewards.reward_model import RewardModel
 
     judge = {"name": "rubric_judge", "weight": 0.5,
              "options": {"rubric": "customer_service", "model": str(tiny_model_dir)}}  # fmt: skip
+    reward_model = RewardModel.from_pretrained(tiny_model_dir).save(tmp_path / "rm")
+    learned = {"name": "reward_model", "weight": 0.1,
+               "options": {"path": str(reward_model), "level": "turn"}}  # fmt: skip
     config = load_config("configs/customer_service.yaml", [
         "train.iterations=1", "train.eval_every=1", "train.eval_episodes=4",
         "train.checkpoint_every=1", "rollout.tasks_per_iteration=2", "rollout.group_size=2",
         f"train.output_dir={tmp_path / 'run'}", "train.progress=false",
-        f"reward.scorers={json.dumps([{'name': 'env'}, judge])}",
+        f"reward.scorers={json.dumps([{'name': 'env'}, judge, learned])}",
     ])  # fmt: skip
     Trainer(config).train()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
@@ -122,3 +128,5 @@ def test_rl_with_the_rubric_judge_in_the_reward_stage(tmp_path, tiny_model_dir) 
     assert 0.0 <= trained["reward/rubric_judge_per_episode"] <= 0.5
     evaluated = [r for r in rows if "eval/reward/rubric_judge" in r]
     assert evaluated and all(0.0 <= r["eval/reward/rubric_judge"] <= 0.5 for r in evaluated)
+    assert "reward/reward_model" in trained and all("eval/reward/reward_model" in r
+                                                    for r in evaluated)  # fmt: skip
