@@ -5,7 +5,8 @@ How :func:`answer_about_city` answers (the answerer's grammar, over the normalis
 
 1. a country or continent named in the question: "Yes." or "No." ("Is it in Japan?",
    "Is it in South America?"); countries are checked first (Australia is a country here);
-2. else the first topic of :data:`TOPICS` whose phrases occur: country, continent, hemisphere,
+2. else the first topic of :data:`TOPICS` whose phrases occur: country ("where is it"),
+   continent, hemisphere,
    population ("how many people", "how big"), capital, coast ("sea", "ocean", "beach"), river,
    language ("speak"), climate ("weather", "hot", "cold"), landmark ("famous", "known for",
    "sights"), food ("eat", "dish", "cuisine"), currency ("money"); yes/no topics (capital, coast)
@@ -92,7 +93,7 @@ CITIES: tuple[City, ...] = (
 
 #: topic -> phrases that ask about it (regular expressions over the normalised question)
 TOPICS: dict[str, str] = {
-    "country": r"country|nation",
+    "country": r"country|nation|where (?:is|s) (?:it|the city|this city)|located|location",
     "continent": r"continent",
     "hemisphere": r"hemisphere|equator",
     "population": r"population|how many people|how big|how large|inhabitants|people live|size",

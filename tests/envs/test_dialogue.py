@@ -105,6 +105,7 @@ def test_city_answers_follow_the_table_and_never_name_the_city() -> None:
     assert ask("Is it in Japan?") == "Yes." and ask("Is it in China?") == "No."
     assert ask("Is it in Asia?") == "Yes." and ask("Is it in Europe?") == "No."
     assert ask("Which continent is it on?") == "It is in Asia."
+    assert ask("Where is it located?") == ask("Where is it?") == "It is in Japan."
     assert ask("How many people live there?") == "About 14 million people live there."
     assert ask("Is it on the coast?") == "Yes, it is on the coast."
     assert ask("What language do they speak?") == "People there speak Japanese."
