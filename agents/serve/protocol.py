@@ -108,7 +108,8 @@ class CompletionRequest(_Request):
     prompt: str | list[str] | list[int] | list[list[int]]
     logprobs: int | None = Field(None, ge=0)  # at most the server's max_top_logprobs
     echo: bool = False
-    max_tokens: int | None = Field(16, ge=1)  # the completions API's default is 16
+    #: the completions API's default is 16; 0 with ``echo`` scores the prompt only
+    max_tokens: int | None = Field(16, ge=0)
 
 
 def parse_request(schema: type[BaseModel], body: Any) -> Any:

@@ -1,8 +1,9 @@
 """An OpenAI-compatible HTTP server for a local checkpoint on the transformers backend.
 
 Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions`` (``logprobs``,
-``top_logprobs``), ``POST /v1/completions`` (``logprobs`` = k alternatives, ``echo``), ``GET
-/health``. Concurrent requests are batched (:class:`~turngym.agents.serve.batching.
+``top_logprobs``, vLLM's ``guided_choice``), ``POST /v1/completions`` (``logprobs`` = k
+alternatives; ``echo``, with ``logprobs`` also the prompt's log-probabilities, and with
+``max_tokens: 0`` only those), ``GET /health``. Concurrent requests are batched (:class:`~turngym.agents.serve.batching.
 BatchingGenerator`). Every refused request gets the OpenAI error body and a 4xx: malformed JSON
 or a bad field 400, an unknown model 404, a prompt plus ``max_tokens`` beyond the model's
 context 400, a body over ``max_body_bytes`` 413, ``stream: true`` 400 (not supported); anything
@@ -247,17 +248,33 @@ class ModelServer:
     def completion(self, body: CompletionRequest) -> dict[str, Any]:
         self._check_common(body)
         self._check_top_logprobs(body.logprobs, "logprobs")
+        if body.max_tokens == 0 and not body.echo:
+            raise ApiError(400, "max_tokens 0 needs echo: true (the prompt scored, nothing "
+                           "generated)", param="max_tokens")  # fmt: skip
         prompts = self._completion_prompts(body.prompt)
-        budget = self._budget(body, max(len(p) for p in prompts), default_to_context=False)
-        top = body.logprobs or 0
         repeated = [p for p in prompts for _ in range(body.n)]
-        generations = self._generate(repeated, budget, body, top)
+        top = body.logprobs or 0
+        if body.max_tokens == 0:
+            longest = max(len(p) for p in prompts)
+            if longest > self.max_model_len:
+                raise ApiError(400, f"This model's maximum context length is "
+                               f"{self.max_model_len} tokens; the prompt has {longest}",
+                               param="prompt", code="context_length_exceeded")  # fmt: skip
+            generations = [Generation([], [], "length") for _ in repeated]
+        else:
+            budget = self._budget(body, max(len(p) for p in prompts), default_to_context=False)
+            generations = self._generate(repeated, budget, body, top)
+        scored = {}
+        if body.echo and body.logprobs is not None:
+            scored = {tuple(p): self._prompt_logprobs(p, top) for p in prompts}
         choices = []
         for index, (prompt, generation) in enumerate(zip(repeated, generations, strict=True)):
             text, generation, reason = self._finish(generation, body.stop)
             logprobs = None
             if body.logprobs is not None:
-                logprobs = self._completion_logprobs(generation, body.logprobs)
+                logprobs = self._completion_logprobs(
+                    generation, top, prompt, scored.get(tuple(prompt))
+                )
             if body.echo:
                 with self._tokenizer_lock:
                     text = self.tokenizer.decode(prompt) + text
@@ -330,8 +347,9 @@ class ModelServer:
     def _budget(self, body: Any, prompt_tokens: int, default_to_context: bool) -> int:
         room = self.max_model_len - prompt_tokens
         if room < 1:
+            where = "messages" if hasattr(body, "messages") else "prompt"
             raise ApiError(400, f"This model's maximum context length is {self.max_model_len} "
-                           f"tokens; the prompt has {prompt_tokens}", param="messages",
+                           f"tokens; the prompt has {prompt_tokens}", param=where,
                            code="context_length_exceeded")  # fmt: skip
         asked = body.max_completion_tokens or body.max_tokens
         if asked is None:
@@ -408,24 +426,61 @@ class ModelServer:
             )
         return {"content": content}
 
-    def _completion_logprobs(self, generation: Generation, k: int) -> dict[str, Any]:
-        tokens = [self._token_text(i) for i in generation.token_ids]
-        offsets, position = [], 0
-        for token in tokens:
+    def _prompt_logprobs(self, prompt: list[int], k: int) -> Generation:
+        """log p(x_t | x_<t) of every prompt token after the first (the first has none), and
+        its ``k`` alternatives, from one forward pass in the batcher's thread."""
+        import torch
+
+        def score() -> Generation:
+            model = self.backend.model
+            ids = torch.tensor([prompt], device=next(model.parameters()).device)
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+            chosen = logprobs.gather(1, ids[0, 1:, None])[:, 0].tolist()
+            top = None
+            if k:
+                values, indices = logprobs.topk(min(k, logprobs.shape[-1]), -1)
+                top = [list(zip(i, v, strict=True))
+                       for i, v in zip(indices.tolist(), values.tolist(), strict=True)]  # fmt: skip
+            return Generation(prompt[1:], chosen, "prompt", top)
+
+        return self.batcher.run_exclusive(score, timeout=self.request_timeout_s)
+
+    def _completion_logprobs(
+        self, generation: Generation, k: int, prompt: list[int] | None = None,
+        scored: Generation | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The completions API's logprobs; with the ``prompt`` and its ``scored`` tokens (echo),
+        the prompt's tokens first, the very first with ``None`` (nothing predicts it)."""
+        rows: list[tuple[int, float | None, list]] = []
+        if prompt is not None and scored is not None:
+            rows.append((prompt[0], None, []))
+            rows += zip(scored.token_ids, scored.logprobs, scored.top_logprobs or _none(scored),
+                        strict=True)  # fmt: skip
+        rows += zip(generation.token_ids, generation.logprobs,
+                    generation.top_logprobs or _none(generation), strict=True)  # fmt: skip
+        tokens, logprobs, top, offsets, position = [], [], [], [], 0
+        for token_id, logprob, alternatives in rows:
+            token = self._token_text(token_id)
+            tokens.append(token)
             offsets.append(position)
             position += len(token)
-        top = []
-        for n, (token, logprob) in enumerate(zip(tokens, generation.logprobs, strict=True)):
-            alternatives = generation.top_logprobs[n] if generation.top_logprobs and k else []
-            entry = {self._token_text(i): _finite(v) for i, v in alternatives}
-            entry.setdefault(token, _finite(logprob))  # k = 0: the sampled token only, as vLLM
+            if logprob is None:
+                logprobs.append(None)
+                top.append(None)
+                continue
+            entry: dict[str, float] = {}
+            for i, v in alternatives if k else []:  # two ids may spell alike: keep the likelier
+                entry.setdefault(self._token_text(i), _finite(v))
+            entry.setdefault(token, _finite(logprob))  # k = 0: the chosen token only, as vLLM
+            logprobs.append(_finite(logprob))
             top.append(entry)
-        return {
-            "tokens": tokens,
-            "token_logprobs": [_finite(v) for v in generation.logprobs],
-            "top_logprobs": top,
-            "text_offset": offsets,
-        }
+        return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": top,
+                "text_offset": offsets}  # fmt: skip
+
+
+def _none(generation: Generation) -> list[list]:
+    return [[] for _ in generation.token_ids]
 
 
 def _read_json() -> Any:

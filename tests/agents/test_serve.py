@@ -257,3 +257,35 @@ def test_a_backend_error_fails_the_request_not_the_server(tiny_model_dir) -> Non
         failing.clear()
         reply = client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=2)
         assert reply.usage.completion_tokens == 2
+
+
+def test_echo_scores_the_prompt_as_the_model_does(client, server) -> None:
+    """``echo`` with ``logprobs`` and ``max_tokens=0`` (how evaluation harnesses ask for a
+    continuation's log-likelihood): each prompt token's log p(x_t | x_<t) and alternatives."""
+    text = "take the mug from the desk"
+    ids = server.tokenizer.encode(text, add_special_tokens=False)
+    reply = client.completions.create(
+        model="tiny", prompt=text, max_tokens=0, echo=True, logprobs=3
+    )
+    choice = reply.choices[0]
+    assert choice.text == text and reply.usage.completion_tokens == 0
+    logprobs = choice.logprobs
+    assert "".join(logprobs.tokens) == text and logprobs.token_logprobs[0] is None
+    with torch.no_grad():
+        expected = torch.log_softmax(server.backend.model(torch.tensor([ids])).logits[0], -1)
+    for t in range(1, len(ids)):
+        assert logprobs.token_logprobs[t] == pytest.approx(expected[t - 1, ids[t]].item(), abs=1e-4)
+        assert max(logprobs.top_logprobs[t].values()) == pytest.approx(
+            expected[t - 1].max().item(), abs=1e-4
+        )
+    both = client.completions.create(
+        model="tiny", prompt=text, max_tokens=2, echo=True, logprobs=1, temperature=0
+    )
+    assert len(both.choices[0].logprobs.tokens) == len(ids) + 2
+    assert both.choices[0].logprobs.token_logprobs[1 : len(ids)] == pytest.approx(
+        logprobs.token_logprobs[1:], abs=1e-4
+    )
+    with pytest.raises(openai.BadRequestError, match="needs echo"):
+        client.completions.create(model="tiny", prompt=text, max_tokens=0)
+    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+        client.completions.create(model="tiny", prompt="desk " * 3000, max_tokens=0, echo=True)
