@@ -3,8 +3,8 @@
 Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions`` (``logprobs``,
 ``top_logprobs``, vLLM's ``guided_choice``), ``POST /v1/completions`` (``logprobs`` = k
 alternatives; ``echo``, with ``logprobs`` also the prompt's log-probabilities, and with
-``max_tokens: 0`` only those), ``GET /health``. Concurrent requests are batched (:class:`~turngym.agents.serve.batching.
-BatchingGenerator`). Every refused request gets the OpenAI error body and a 4xx: malformed JSON
+``max_tokens: 0`` only those), ``GET /health``. Concurrent requests are batched
+(:class:`~turngym.agents.serve.batching.BatchingGenerator`). Every refused request gets the OpenAI error body and a 4xx: malformed JSON
 or a bad field 400, an unknown model 404, a prompt plus ``max_tokens`` beyond the model's
 context 400, a body over ``max_body_bytes`` 413, ``stream: true`` 400 (not supported); anything
 unexpected 500 with the same body, and the server goes on serving.
