@@ -1,13 +1,17 @@
 """An OpenAI-compatible HTTP server for a local checkpoint on the transformers backend.
 
-Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions`` (``logprobs``,
-``top_logprobs``, vLLM's ``guided_choice``), ``POST /v1/completions`` (``logprobs`` = k
-alternatives; ``echo``, with ``logprobs`` also the prompt's log-probabilities, and with
-``max_tokens: 0`` only those), ``GET /health``. Concurrent requests are batched
-(:class:`~turngym.agents.serve.batching.BatchingGenerator`). Every refused request gets the OpenAI error body and a 4xx: malformed JSON
-or a bad field 400, an unknown model 404, a prompt plus ``max_tokens`` beyond the model's
-context 400, a body over ``max_body_bytes`` 413, ``stream: true`` 400 (not supported); anything
-unexpected 500 with the same body, and the server goes on serving.
+Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``
+(``logprobs``, ``top_logprobs``, vLLM's ``guided_choice``), ``POST /v1/completions``
+(``logprobs`` = k alternatives; ``echo``, with ``logprobs`` also the prompt's log-probabilities,
+and with ``max_tokens: 0`` only those), ``GET /health``. Concurrent requests are batched
+(:class:`~turngym.agents.serve.batching.BatchingGenerator`).
+
+Every refused request gets the OpenAI error body and a 4xx: malformed JSON or a bad field 400,
+an unknown model 404, a prompt plus ``max_tokens`` beyond the model's context 400, a body over
+``max_body_bytes`` 413; anything unexpected 500 with the same body, and the server goes on
+serving. ``stream: true`` is answered as server-sent events once the generation is done (a role
+chunk, one content chunk per choice, a finish chunk, the usage with
+``stream_options.include_usage``, ``[DONE]``), not token by token.
 
 Log-probabilities are those of the distribution sampled from: log softmax(z / T) with T the
 request's temperature, and T = 1 for greedy decoding (temperature 0), i.e. the model's own
@@ -158,12 +162,12 @@ class ModelServer:
         @app.post("/v1/chat/completions")
         def chat_completions() -> Response:
             body = parse_request(ChatCompletionRequest, _read_json())
-            return _json(self.chat_completion(body))
+            return _answer(self.chat_completion(body), body)
 
         @app.post("/v1/completions")
         def completions() -> Response:
             body = parse_request(CompletionRequest, _read_json())
-            return _json(self.completion(body))
+            return _answer(self.completion(body), body)
 
         @app.errorhandler(ApiError)
         def refused(error: ApiError) -> Response:
@@ -325,8 +329,6 @@ class ModelServer:
 
     def _check_common(self, body: Any) -> None:
         self._check_model(body.model)
-        if body.stream:
-            raise ApiError(400, "stream: true is not supported by this server", param="stream")
 
     def _completion_prompts(self, prompt: Any) -> list[list[int]]:
         if isinstance(prompt, str) or (prompt and isinstance(prompt[0], str)):
@@ -481,6 +483,41 @@ class ModelServer:
 
 def _none(generation: Generation) -> list[list]:
     return [[] for _ in generation.token_ids]
+
+
+def _answer(response: dict[str, Any], body: Any) -> Response:
+    """The response as JSON, or with ``stream: true`` as server-sent events."""
+    if not body.stream:
+        return _json(response)
+    include_usage = bool((getattr(body, "stream_options", None) or {}).get("include_usage"))
+    events = [json.dumps(chunk) for chunk in stream_chunks(response, include_usage)]
+    payload = "".join(f"data: {event}\n\n" for event in [*events, "[DONE]"])
+    return Response(payload, mimetype="text/event-stream")
+
+
+def stream_chunks(response: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+    """A finished response as the chunks a streaming client reads (see the module docstring)."""
+    chat = response["object"] == "chat.completion"
+    head = {k: response[k] for k in ("id", "created", "model")}
+    head["object"] = "chat.completion.chunk" if chat else "text_completion"
+    chunks = []
+
+    def chunk(**choice: Any) -> None:
+        chunks.append({**head, "choices": [{"logprobs": None, "finish_reason": None, **choice}]})
+
+    for choice in response["choices"]:
+        index, finish = choice["index"], choice["finish_reason"]
+        if chat:
+            chunk(index=index, delta={"role": "assistant", "content": ""})
+            content = {"content": choice["message"]["content"]}
+            chunk(index=index, delta=content, logprobs=choice["logprobs"])
+            chunk(index=index, delta={}, finish_reason=finish)
+        else:
+            chunk(**{**choice, "finish_reason": None})
+            chunk(index=index, text="", finish_reason=finish)
+    if include_usage:
+        chunks.append({**head, "choices": [], "usage": response["usage"]})
+    return chunks
 
 
 def _read_json() -> Any:

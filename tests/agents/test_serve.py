@@ -94,6 +94,31 @@ def test_completions_with_logprobs_n_and_token_prompts(client, server) -> None:
     assert echoed.choices[0].text == "take mug" + reply.choices[2].text
 
 
+def test_streaming_clients_get_the_same_answer_as_events(client) -> None:
+    plain = client.chat.completions.create(
+        model="tiny", messages=MESSAGES, max_tokens=5, temperature=0, n=2
+    )
+    stream = client.chat.completions.create(
+        model="tiny", messages=MESSAGES, max_tokens=5, temperature=0, n=2, stream=True,
+        stream_options={"include_usage": True},
+    )  # fmt: skip
+    texts, finished, usage = {0: "", 1: ""}, {}, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finished[choice.index] = choice.finish_reason
+    assert texts == {c.index: c.message.content for c in plain.choices}
+    assert finished == {0: "length", 1: "length"} and usage.completion_tokens == 10
+    pieces = client.completions.create(
+        model="tiny", prompt="go to", max_tokens=4, temperature=0, stream=True
+    )
+    whole = client.completions.create(model="tiny", prompt="go to", max_tokens=4, temperature=0)
+    assert "".join(chunk.choices[0].text for chunk in pieces) == whole.choices[0].text
+
+
 def test_stop_strings_cut_the_text(client) -> None:
     full = client.completions.create(model="tiny", prompt="go to", max_tokens=12, temperature=0)
     text = full.choices[0].text
@@ -133,7 +158,7 @@ def test_bad_requests_get_the_openai_error_and_a_4xx(client, server) -> None:
         {"logprobs": True, "top_logprobs": 21},
         {"n": 0},
         {"max_tokens": 0},
-        {"stream": True},
+        {"stream_options": "usage"},
         {"messages": []},
         {"messages": [{"role": "wizard", "content": "hi"}]},
         {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},

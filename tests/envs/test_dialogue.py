@@ -199,3 +199,13 @@ def test_whole_episodes_with_the_tiny_agent_and_the_tiny_answerer(backend) -> No
         assert episode.error is None and 1 <= episode.length <= 5
         assert all(turn.reward in (-1.0, 0.0) for turn in episode.turns)
         assert episode.won or episode.truncated
+
+
+def test_an_llm_user_that_names_the_city_is_masked() -> None:
+    def careless(messages):
+        return "Tokyo! Everyone knows tokyo and its Sumida river."
+
+    env = gym.make("turngym/GuessMyCity-v0", answerer="llm", chat=careless)
+    env.reset(options={"task_id": TOKYO})
+    observation = env.step("What is it famous for?")[0]
+    assert observation == "[the city]! Everyone knows [the city] and its Sumida river."
