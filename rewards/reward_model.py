@@ -46,6 +46,33 @@ def response_messages(prompt: str, response: str) -> list[dict[str, str]]:
     return messages + [{"role": "assistant", "content": response}]
 
 
+def check_reward_model(name_or_path: str | Path, auto_config: Any = None) -> None:
+    """``ValueError`` unless ``name_or_path`` is a saved reward model (a sequence-classification
+    architecture); a local folder is checked from its ``config.json`` alone (no torch)."""
+    import json
+
+    folder = Path(str(name_or_path)).expanduser()
+    if folder.is_dir():
+        try:
+            architectures = json.loads((folder / "config.json").read_text()).get("architectures")
+        except (OSError, ValueError) as error:
+            raise ValueError(f"reward model {str(name_or_path)!r}: no readable config.json "
+                             f"({error})") from None  # fmt: skip
+    elif auto_config is None:
+        raise ValueError(f"reward model {str(name_or_path)!r}: no such folder")
+    else:
+        try:
+            architectures = auto_config.from_pretrained(str(name_or_path)).architectures
+        except OSError as error:
+            raise ValueError(f"reward model {str(name_or_path)!r}: {error}") from None
+    architectures = architectures or []
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ValueError(
+            f"{str(name_or_path)!r} is not a reward model (architectures: {architectures}); "
+            "train one with turngym reward-model"
+        )
+
+
 class RewardModel:
     """r(x) from a sequence-classification model with one output (see the module docstring).
 
@@ -73,15 +100,7 @@ class RewardModel:
         from transformers.utils import logging
 
         if trained:
-            try:
-                architectures = AutoConfig.from_pretrained(str(name_or_path)).architectures or []
-            except OSError as error:
-                raise ValueError(f"reward model {str(name_or_path)!r}: {error}") from None
-            if not any(a.endswith("ForSequenceClassification") for a in architectures):
-                raise ValueError(
-                    f"{str(name_or_path)!r} is not a reward model (architectures: {architectures});"
-                    " train one with turngym reward-model"
-                )
+            check_reward_model(name_or_path, AutoConfig)
 
         verbosity = logging.get_verbosity()
         logging.set_verbosity_error()  # "newly initialised score head" is expected from an LM
@@ -162,8 +181,17 @@ class RewardModelScorer:
     ):
         if level not in ("episode", "turn"):
             raise ValueError(f"level must be 'episode' or 'turn', got {level!r}")
-        self.model = RewardModel.from_pretrained(path, max_length, trained=True)
+        check_reward_model(path)  # at config time, without loading torch
+        self.path, self.max_length = path, max_length
         self.level, self.batch_size = level, batch_size
+        self._model: RewardModel | None = None
+
+    @property
+    def model(self) -> RewardModel:
+        """The reward model, loaded when first used."""
+        if self._model is None:
+            self._model = RewardModel.from_pretrained(self.path, self.max_length, trained=True)
+        return self._model
 
     def score(self, trajectories: Sequence[Trajectory], context: ScoringContext) -> list[Score]:
         if self.level == "episode":

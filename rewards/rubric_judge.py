@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import os
 import re
 import secrets
 import threading
@@ -317,25 +318,43 @@ class RubricJudgeScorer:
         max_retries: int = 2,
         max_new_tokens: int = 64,
     ):
-        import os
-
         if level not in ("episode", "turn"):
             raise ValueError(f"level must be 'episode' or 'turn', got {level!r}")
         if (model is None) == (base_url is None):
             raise ValueError("give model (a local judge) or base_url with endpoint_model")
-        options = dict(max_retries=max_retries, max_new_tokens=max_new_tokens)
-        if model is not None:
-            from turngym.agents.backends import make_backend
-
-            backend = make_backend("transformers", name_or_path=model)
-            self.judge = RubricJudge(rubric, backend=backend, mode=mode or "logprobs", **options)
-        else:
-            if endpoint_model is None:
-                raise ValueError("base_url needs endpoint_model (the name the server expects)")
-            key = os.environ.get(api_key_env) if api_key_env else None
-            self.judge = RubricJudge.from_endpoint(base_url, endpoint_model, rubric, key,
-                                                   timeout, **options)  # fmt: skip
+        if model is None and endpoint_model is None:
+            raise ValueError("base_url needs endpoint_model (the name the server expects)")
+        if mode not in (None, "logprobs", "generate"):
+            raise ValueError(f"mode must be 'logprobs' or 'generate', got {mode!r}")
+        if model is None and mode == "logprobs":
+            raise ValueError("an endpoint judges in mode 'generate'")
+        if api_key_env and api_key_env not in os.environ:
+            raise ValueError(f"api_key_env={api_key_env!r} is not set in the environment")
+        self.settings = dict(rubric=rubric, model=model, base_url=base_url,
+                             endpoint_model=endpoint_model, api_key_env=api_key_env, mode=mode,
+                             timeout=timeout, max_retries=max_retries,
+                             max_new_tokens=max_new_tokens)  # fmt: skip
+        self._judge: RubricJudge | None = None
         self.level, self.failed_score = level, failed_score
+
+    @property
+    def judge(self) -> RubricJudge:
+        """The judge, built when first used (a config is checked without loading a model)."""
+        if self._judge is None:
+            s = self.settings
+            options = dict(max_retries=s["max_retries"], max_new_tokens=s["max_new_tokens"])
+            if s["model"] is not None:
+                from turngym.agents.backends import make_backend
+
+                backend = make_backend("transformers", name_or_path=s["model"])
+                self._judge = RubricJudge(s["rubric"], backend=backend,
+                                          mode=s["mode"] or "logprobs", **options)  # fmt: skip
+            else:
+                key = os.environ.get(s["api_key_env"]) if s["api_key_env"] else None
+                self._judge = RubricJudge.from_endpoint(
+                    s["base_url"], s["endpoint_model"], s["rubric"], key, s["timeout"], **options
+                )
+        return self._judge
 
     def score(self, trajectories: Sequence[Trajectory], context: ScoringContext) -> list[Score]:
         if self.level == "episode":

@@ -156,3 +156,40 @@ def test_the_scorer_grades_episodes_and_turns(tiny_model_dir) -> None:
         value = episodes[0].turns[0].reward_terms["rubric_judge"]
         assert 0.0 <= value <= 2.0 and metrics["reward/rubric_judge"] == value
         assert "expected grade" in episodes[0].reward_reasons["rubric_judge"]
+
+
+def test_a_config_with_learned_scorers_validates_without_loading_a_model(tmp_path) -> None:
+    """The reward stage's config check builds every scorer: the reward model and the judge are
+    checked (options, folder) without importing torch; a wrong one fails naming the field."""
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "rm"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"architectures": ["Qwen2ForSequenceClassification"]}
+    ))  # fmt: skip
+    scorers = [
+        {"name": "env"},
+        {"name": "reward_model", "options": {"path": str(folder)}},
+        {"name": "rubric_judge", "options": {"model": "some/judge", "level": "turn"}},
+    ]
+    code = (
+        "import sys\nfrom turngym.config.run import ConfigError, load_config\n"
+        f"scorers = {json.dumps(scorers)!r}\n"
+        "load_config('configs/customer_service.yaml', ['reward.scorers=' + scorers])\n"
+        "try:\n"
+        "    load_config('configs/customer_service.yaml', ['reward.scorers=' + scorers.replace("
+        "'turn', 'step')])\n"
+        "except ConfigError as error:\n    print(error)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert "reward.scorers" in out and "level must be" in out and out.strip().endswith("[]")
+    (folder / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"]}))
+    with pytest.raises(ValueError, match="not a reward model"):
+        Rubric.from_specs([SimpleNamespace(name="reward_model", weight=1.0,
+                                           options={"path": str(folder)})])  # fmt: skip
