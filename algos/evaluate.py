@@ -1,4 +1,5 @@
-"""Evaluate an agent on held-out tasks: success rate, mean return, mean length."""
+"""Evaluate an agent on held-out tasks: success rate, mean return, mean length, and with a
+rubric of scorers (``reward.scorers``) each scorer's mean weighted term per episode."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import EpisodeSpec, run_episodes
 from turngym.agents.trajectory import Trajectory
+from turngym.rewards.scorers import Rubric
 
 
 @dataclass
@@ -28,6 +30,8 @@ class EvalReport:
     truncated: int
     by_task_type: dict[str, dict[str, float]] = field(default_factory=dict)
     env_errors: int = 0
+    #: per scorer of the evaluation's rubric, the mean weighted term per episode
+    reward_terms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,23 +72,35 @@ def evaluate_agent(
     task_ids: list[Any],
     seed: int = 0,
     progress: bool = False,
+    rubric: Rubric | None = None,
 ) -> tuple[EvalReport, list[Trajectory]]:
-    """One episode per task id (held-out tasks), sampled with the agent's own settings."""
+    """One episode per task id (held-out tasks), sampled with the agent's own settings; with a
+    ``rubric`` (scorers that need nothing beyond the trajectories), its terms are written into
+    the trajectories and their means into ``reward_terms``."""
     specs = [
         EpisodeSpec(episode_id=f"eval-{i}", group_id=f"eval-{i}", task_id=task_id, seed=seed + i)
         for i, task_id in enumerate(task_ids)
     ]
     trajectories = run_episodes(agent, pool, specs, progress=progress)
-    return summarize(pool.env_id, trajectories), trajectories
+    report = summarize(pool.env_id, trajectories)
+    finished = [t for t in trajectories if t.error is None]
+    if rubric is not None and rubric.terms and finished:
+        metrics = rubric.apply(finished)
+        per_episode = {k: v for k, v in metrics.items() if k.endswith("_per_episode")}
+        report.reward_terms = {
+            k.removeprefix("reward/").removesuffix("_per_episode"): v
+            for k, v in per_episode.items()
+        }
+    return report, trajectories
 
 
 def evaluate_policy(
     backend: Any, tokenizer: Any, agent_config: AgentConfig, pool: EnvPool, task_ids: list[Any],
-    seed: int = 0, progress: bool = False,
+    seed: int = 0, progress: bool = False, rubric: Rubric | None = None,
 ) -> EvalReport:  # fmt: skip
     """:func:`evaluate_agent` with a fresh agent and fixed random streams, so that every
     evaluation in a run (before, during, after training) draws the same way."""
     torch.manual_seed(seed + 17)
     agent = Agent(backend, tokenizer, agent_config, seed=seed)
-    report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=progress)
+    report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=progress, rubric=rubric)
     return report

@@ -87,6 +87,7 @@ def log_evaluation(logger: MetricsLogger, iteration: int, report: Any) -> None:
         "eval/mean_return": report.mean_return,
         "eval/mean_length": report.mean_length,
         "eval/env_errors": report.env_errors,
+        **{f"eval/reward/{name}": value for name, value in report.reward_terms.items()},
     })  # fmt: skip
 
 

@@ -418,7 +418,13 @@ class Trainer:
             self.pool,
             task_ids,
             cfg.train.seed,
+            rubric=self.evaluation_rubric,
         )
+
+    @property
+    def evaluation_rubric(self) -> Rubric:
+        """The run's scorers that need only the trajectories (``kl`` needs the loop's KL)."""
+        return Rubric([term for term in self.rubric.terms if not term.scorer.needs])
 
     def _evaluate(self) -> None:
         report = self.evaluate()

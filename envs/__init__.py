@@ -25,6 +25,19 @@ register_env(
 )
 register_env("WebShop-v0", "turngym.envs.webshop.text_env:WebShopEnv", max_episode_steps=15)
 register_env(
+    "TwentyQuestions-v0",
+    "turngym.envs.dialogue.twenty_questions:TwentyQuestionsEnv",
+    max_episode_steps=20,
+)
+register_env(
+    "GuessMyCity-v0", "turngym.envs.dialogue.guess_my_city:GuessMyCityEnv", max_episode_steps=20
+)
+register_env(
+    "CustomerService-v0",
+    "turngym.envs.dialogue.customer_service:CustomerServiceEnv",
+    max_episode_steps=10,
+)
+register_env(
     "WebShop-Browser-v0", "turngym.envs.webshop.browser_env:WebShopBrowserEnv", max_episode_steps=15
 )
 

@@ -6,6 +6,7 @@ inference backend), :class:`ChatCompletionsJudge` from an OpenAI-compatible HTTP
 :class:`RuleJudge` from the environment's outcome.
 """
 
+from . import reward_model, rubric_judge, rule_scorers  # noqa: F401  (register scorers)
 from .chat_judge import ChatCompletionsJudge
 from .judge import LLMJudge, PairwiseJudge, Verdict, render_trajectory
 from .rules import RuleJudge, outcome_key

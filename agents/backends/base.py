@@ -19,6 +19,9 @@ class Generation:
     token_ids: list[int]
     logprobs: list[float]
     finish_reason: str  # "stop" (end-of-turn token) or "length"
+    #: per generated token, the ``k`` most likely (token id, log-probability) of the same
+    #: distribution, most likely first, when ``generate(..., top_logprobs=k)`` asked for them
+    top_logprobs: list[list[tuple[int, float]]] | None = None
 
 
 class InferenceBackend(Protocol):
@@ -30,8 +33,10 @@ class InferenceBackend(Protocol):
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        top_logprobs: int = 0,
     ) -> list[Generation]:
-        """Sample one continuation per prompt (log-probabilities as :class:`Generation` says)."""
+        """Sample one continuation per prompt (log-probabilities as :class:`Generation` says;
+        ``top_logprobs`` > 0 also returns that many alternatives per token)."""
         ...
 
     def score(self, prompts: list[list[int]], continuations: list[list[int]]) -> list[list[float]]:

@@ -40,8 +40,10 @@ class TransformersBackend:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        top_logprobs: int = 0,
     ) -> list[Generation]:
-        """Left-padded batched sampling; log-probs are of the temperature-scaled distribution."""
+        """Left-padded batched sampling; log-probs are of the temperature-scaled distribution
+        (with ``top_logprobs`` > 0, also the k most likely tokens of it at every step)."""
         if not prompts:
             return []
         width = max(len(p) for p in prompts)
@@ -69,6 +71,7 @@ class TransformersBackend:
         logits = torch.stack(output.logits, dim=1).float()
         logprobs = torch.log_softmax(logits / (temperature or 1.0), dim=-1)
         token_logprobs = logprobs.gather(2, new_tokens[..., None])[..., 0]
+        top = logprobs.topk(min(top_logprobs, logprobs.shape[-1]), dim=-1) if top_logprobs else None
         generations = []
         for row in range(len(prompts)):
             ids = new_tokens[row].tolist()
@@ -76,8 +79,14 @@ class TransformersBackend:
                 end, reason = ids.index(self.eos_token_id) + 1, "stop"
             else:
                 end, reason = len(ids), "length"
+            alternatives = None
+            if top is not None:
+                values, indices = top.values[row, :end].tolist(), top.indices[row, :end].tolist()
+                alternatives = [
+                    list(zip(i, v, strict=True)) for i, v in zip(indices, values, strict=True)
+                ]
             generations.append(
-                Generation(ids[:end], token_logprobs[row, :end].tolist(), finish_reason=reason)
+                Generation(ids[:end], token_logprobs[row, :end].tolist(), reason, alternatives)
             )
         return generations
 

@@ -5,6 +5,7 @@ import torch
 import yaml
 
 from turngym.algos.losses import aggregation_denominator, per_sample_terms
+from turngym.config.reward_model import RewardModelRunConfig
 from turngym.config.run import ConfigError, PreferenceRunConfig, RunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_validates():
     paths = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(paths) >= 2
-    for path in paths:  # a preference config is one with a pairs block or a mode
-        preference = {"pairs", "mode"} & set(yaml.safe_load(path.read_text()))
-        schema = PreferenceRunConfig if preference else RunConfig
+    for path in paths:  # a reward-model config's pairs have a source; a preference config is
+        tree = yaml.safe_load(path.read_text())  # one with another pairs block or a mode
+        if "source" in (tree.get("pairs") or {}):
+            schema = RewardModelRunConfig
+        else:
+            schema = PreferenceRunConfig if {"pairs", "mode"} & set(tree) else RunConfig
         assert isinstance(load_config(path, schema=schema), schema)
 
 

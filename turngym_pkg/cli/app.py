@@ -26,6 +26,9 @@ from rich.table import Table
 from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
+from .reward_model import reward_model
+from .serve import serve
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -314,6 +317,10 @@ def build_tiny(
 
     path = build_tiny_model(output_dir, env_ids=env_id or None)
     console.print(f"tiny model written to {path}", markup=False)
+
+
+app.command("serve")(reports_errors(serve))  # turngym serve CHECKPOINT --port N
+app.command("reward-model")(reports_errors(reward_model))  # turngym reward-model CONFIG
 
 
 if __name__ == "__main__":
