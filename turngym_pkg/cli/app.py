@@ -207,6 +207,8 @@ def preference(
     algo = run.algo.loss
     if run.mode == "online":
         algo = f"online {algo} ({run.online.judge.kind} judge)"
+    if run.mode == "sppo":
+        algo = f"sppo ({run.sppo.judge.kind} judge)"
     console.print(f"{algo} on {run.env.id} -> {run.train.output_dir}", markup=False)
     result = run_preference(run)
     labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}
