@@ -65,7 +65,7 @@ def test_sppo_is_selected_by_config_and_refuses_other_modes_keys():
     assert config.sppo.eta == 3 and config.mode == "sppo"
     with pytest.raises(ConfigError, match="sppo block is read only with mode: sppo"):
         load_config(None, ["sppo.eta=3"], PreferenceRunConfig)
-    with pytest.raises(ConfigError, match="remove loss"):
+    with pytest.raises(ConfigError, match="remove algo.loss"):
         load_config(None, ["mode=sppo", "algo.loss=dpo"], PreferenceRunConfig)
     with pytest.raises(ConfigError, match="sppo.samples_per_task"):
         load_config(None, ["mode=sppo", "sppo.samples_per_task=1"], PreferenceRunConfig)

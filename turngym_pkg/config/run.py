@@ -608,7 +608,8 @@ class PreferenceRunConfig(Strict):
                 raise ValueError(f"the {block} block is read only with mode: {block}; set mode: "
                                  f"{block} or remove the block")  # fmt: skip
         if self.mode == "sppo":
-            stray = sorted(self.algo.model_fields_set - set(SPPO_ALGO_FIELDS))
+            stray = [f"algo.{name}" for name in
+                     sorted(self.algo.model_fields_set - set(SPPO_ALGO_FIELDS))]  # fmt: skip
             stray += [f"pairs.{name}" for name in OFFLINE_ONLY_FIELDS["pairs"]
                       if name in self.pairs.model_fields_set]  # fmt: skip
             if stray:
@@ -651,14 +652,32 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
     if not sep or not key.strip():
         raise ConfigError(f"override {override!r} is not of the form dotted.key=value")
     parts = key.strip().split(".")
-    node = tree
+    node: Any = tree
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            child = node[_list_index(node, part, override, where)]
+        else:
+            child = node.setdefault(part, {})
+        if not isinstance(child, dict | list):
             raise ConfigError(f"override {override!r}: {where} is a value, not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(node, list):
+        node[_list_index(node, parts[-1], override, key.strip())] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(items: list, part: str, override: str, where: str) -> int:
+    """An item of a list section by its position or by its ``name`` (a pipeline's stages)."""
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if part in names:
+        return names.index(part)
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    raise ConfigError(f"override {override!r}: {where} names no item of the list; give an index "
+                      f"below {len(items)} or one of the names {names}")  # fmt: skip
 
 
 def _allowed_fields(location: tuple, model: Any) -> list[str]:
@@ -671,11 +690,19 @@ def _allowed_fields(location: tuple, model: Any) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _describe(error: ValidationError, schema: type[BaseModel]) -> str:
+class SectionError(Exception):
+    """A config mistake found inside a section that is validated on its own (a pipeline's
+    stage): its message is ready, and it passes through pydantic (not a ``ValueError``)."""
+
+
+def describe_error(error: ValidationError, schema: type[BaseModel], prefix: str = "") -> str:
+    """One ``config error at FIELD: ...`` line per mistake; ``prefix`` names the section the
+    validated tree sits in (``stages[1] (rl).config.``)."""
     lines = []
     for item in error.errors():
         location = tuple(item["loc"])
-        where = ".".join(str(part) for part in location) or "(top level)"
+        where = (prefix + ".".join(str(part) for part in location)).rstrip(".")
+        where = where or "(top level)"
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_fields(location, schema))
             lines.append(f"config error at {where}: unknown key; allowed here: {allowed}")
@@ -690,10 +717,11 @@ def _describe(error: ValidationError, schema: type[BaseModel]) -> str:
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] = (),
-    schema: type[RunConfig] | type[PreferenceRunConfig] = RunConfig,
-) -> RunConfig | PreferenceRunConfig:
+    schema: type[BaseModel] = RunConfig,
+) -> Any:
     """Read a YAML file (or start from defaults), apply overrides, validate into ``schema``
-    (:class:`RunConfig` or :class:`PreferenceRunConfig`)."""
+    (:class:`RunConfig`, :class:`PreferenceRunConfig` or
+    :class:`~turngym.config.pipeline.PipelineConfig`)."""
     tree: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -713,4 +741,6 @@ def load_config(
     try:
         return schema.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_describe(error, schema)) from None
+        raise ConfigError(describe_error(error, schema)) from None
+    except SectionError as error:
+        raise ConfigError(str(error)) from None
