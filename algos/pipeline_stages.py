@@ -26,7 +26,7 @@ from turngym.config.pipeline import (
     SFTStage,
 )
 from turngym.rewards.rules import outcome_key
-from turngym.rewards.scorers import Rubric
+from turngym.rewards.scorers import Rubric, ScoringContext
 
 from .behaviour_cloning import sft
 from .demonstrations import expert_trajectories
@@ -107,13 +107,13 @@ def run_preference_stage(stage: PreferenceStage, context: StageContext) -> Stage
 
 
 def kept_episodes(
-    trajectories: list[Trajectory], keep: KeepFilter
+    trajectories: list[Trajectory], keep: KeepFilter, max_new_tokens: int | None = None
 ) -> tuple[list[Trajectory], list[float]]:
     """The episodes that pass ``keep``, at most ``max_per_task`` per task, best first (by the
     scorer's total, then won, return and length); also every episode's score."""
     scores = [float(t.won) for t in trajectories]
     if keep.scorer is not None:
-        Rubric.from_specs([keep.scorer]).apply(trajectories)
+        Rubric.from_specs([keep.scorer]).apply(trajectories, ScoringContext(max_new_tokens))
         name = keep.scorer.name
         scores = [sum(turn.reward_terms[name] for turn in t.turns) for t in trajectories]
     passing: dict[Any, list[tuple[float, Trajectory]]] = {}
@@ -149,7 +149,7 @@ def run_rejection_sampling(stage: RejectionSamplingStage, context: StageContext)
         sampled = run_episodes(agent, pool, group_episodes(task_ids, stage.samples_per_task,
                                                            seed=context.seed))  # fmt: skip
     sampled = [t for t in sampled if t.error is None]
-    kept, scores = kept_episodes(sampled, stage.keep)
+    kept, scores = kept_episodes(sampled, stage.keep, agent_config.max_new_tokens)
     metrics = {
         "rejection/sampled": float(len(sampled)),
         "rejection/sampled_success_rate": float(np.mean([t.won for t in sampled])),

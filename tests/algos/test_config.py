@@ -5,6 +5,7 @@ import torch
 import yaml
 
 from turngym.algos.losses import aggregation_denominator, per_sample_terms
+from turngym.config.pipeline import PipelineConfig
 from turngym.config.run import ConfigError, PreferenceRunConfig, RunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_validates():
     paths = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(paths) >= 2
-    for path in paths:  # a preference config is one with a pairs block or a mode
-        preference = {"pairs", "mode"} & set(yaml.safe_load(path.read_text()))
-        schema = PreferenceRunConfig if preference else RunConfig
+    for path in paths:  # a preference config has a pairs block or a mode; a pipeline, stages
+        keys = set(yaml.safe_load(path.read_text()))
+        schema = PreferenceRunConfig if {"pairs", "mode"} & keys else RunConfig
+        schema = PipelineConfig if "stages" in keys else schema
         assert isinstance(load_config(path, schema=schema), schema)
 
 
@@ -155,6 +157,9 @@ def test_kl_estimator_names_the_registered_ones():
 
 
 def test_the_config_tables_name_exactly_the_registered_functions():
+    import turngym.algos.advantages
+    import turngym.algos.losses
+    import turngym.algos.preference  # noqa: F401  (registering is importing; alone, nothing else does)
     from turngym.algos.registry import (
         ADVANTAGE_ESTIMATORS,
         KL_ESTIMATORS,

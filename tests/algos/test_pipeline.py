@@ -78,11 +78,14 @@ def test_every_stage_kind_has_a_config_schema_and_a_runner():
         ("stages.rl.name=r/l", r"stages\[1\] \(r/l\)\.name: use letters"),
         ("stages.nope.kind=sft", r"stages\.nope names no item of the list.*'sft', 'rl'"),
         ("run.resum=true", r"run\.resum: unknown key; allowed here: eval_episodes"),
+        ("stages.rejection.keep={scorer: {name: kl}, min_score: 0}", r"needs \['turn_kl'\]"),
+        ("run.overwrite=true", r"run.resume and run.overwrite ask for opposite things"),
     ],
 )
 def test_config_mistakes_inside_stages_name_the_field(tmp_path, override, message):
+    extra = ["run.resume=true"] if override.startswith("run.overwrite") else []
     with pytest.raises(ConfigError, match=message):
-        load_config(write_config(tmp_path), [override], PipelineConfig)
+        load_config(write_config(tmp_path), [override, *extra], PipelineConfig)
 
 
 def test_stage_overrides_by_name_and_the_nested_run_config(tmp_path):

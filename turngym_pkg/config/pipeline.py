@@ -120,7 +120,13 @@ class KeepFilter(Strict):
         if self.scorer is not None:
             from turngym.rewards.scorers import Rubric
 
-            Rubric.from_specs([self.scorer])  # an unknown scorer or option fails at start
+            # an unknown scorer or option fails at start; so does one that needs the RL loop
+            needs = Rubric.from_specs([self.scorer]).needs - {"max_new_tokens"}
+            if needs:
+                raise ValueError(
+                    f"scorer {self.scorer.name!r} needs {sorted(needs)} from the RL loop; a "
+                    "rejection filter scores finished episodes only"
+                )
         return self
 
 
@@ -216,6 +222,8 @@ class PipelineRunSettings(RunBasics):
 
 
 class PipelineConfig(Strict):
+    """A pipeline: shared blocks, the run settings and the stages (see the module docstring)."""
+
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig, description="the first policy")
     agent: AgentSettings = Field(default_factory=AgentSettings)
@@ -232,6 +240,8 @@ class PipelineConfig(Strict):
 
     @model_validator(mode="after")
     def _stages_with_pipeline(self) -> PipelineConfig:
+        if self.run.resume and self.run.overwrite:
+            raise ValueError("run.resume and run.overwrite ask for opposite things; set one")
         names = [stage.name for stage in self.stages]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
