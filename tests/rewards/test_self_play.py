@@ -69,12 +69,13 @@ def test_judge_options_fail_naming_what_is_allowed(tiny_model_dir):
         load_config(None, ["reward.scorers=[{name: spo, options: {judge: {kind: oracle}}}]"])
 
 
-def test_spo_trains_with_any_estimator_and_its_rewards_average_one_half(tmp_path):
+@pytest.mark.parametrize("estimator", ["rloo", "gigpo"])
+def test_spo_trains_with_any_estimator_and_its_rewards_average_one_half(tmp_path, estimator):
     """Each judged pair hands out one win in total, so a group's win rates average 1/2."""
     config = load_config(None, [
         "rollout.tasks_per_iteration=2", "rollout.group_size=4", "algo.minibatch_size=16",
         "algo.epochs=1", "train.eval_every=0", "train.eval_episodes=4", "train.progress=false",
-        "agent.mode=choose", "train.iterations=1", "algo.advantage=rloo",
+        "agent.mode=choose", "train.iterations=1", f"algo.advantage={estimator}",
         "reward.scorers=[{name: spo, options: {judge: {kind: rule}}}]",
         f"train.output_dir={tmp_path}",
     ])  # fmt: skip

@@ -41,10 +41,10 @@ def _run(config: Path, overrides: list[str]) -> None:
     console.print(f"pipeline on {settings.env.id}: {stages} -> {settings.run.output_dir}",
                   markup=False, soft_wrap=True)  # fmt: skip
     report = Pipeline(settings).run()
-    table = Table(
-        "stage", "kind", "success before", "success after", "change", "minutes",
-        title=f"{report['eval_episodes']} held-out episodes of {report['env']}",
-    )  # fmt: skip
+    table = Table(title=f"success on {report['eval_episodes']} held-out episodes of "
+                  f"{report['env']}")  # fmt: skip
+    for column in ("stage", "kind", "before", "after", "change", "minutes"):
+        table.add_column(column, no_wrap=True)
     for row in report["stages"]:
         change = (row["success_after"] - row["success_before"]) * 100
         table.add_row(row["stage"], row["kind"], f"{row['success_before']:.1%}",
