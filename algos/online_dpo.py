@@ -58,6 +58,7 @@ class OnlineDPOConfig:
         shape: ``step`` (each turn scored on its own prompt) or ``conversation``.
         updates_per_iteration: gradient steps on each iteration's pairs (1 in OAIF).
         seed: task choice, action sampling and rollout seeds derive from (seed, iteration).
+        wpo_alignment: WPO's pair weighting (:mod:`turngym.algos.wpo`); None: unweighted.
     """
 
     tasks_per_iteration: int = 16
@@ -66,6 +67,7 @@ class OnlineDPOConfig:
     shape: str = "step"
     updates_per_iteration: int = 1
     seed: int = 0
+    wpo_alignment: str | None = None
 
 
 def judged_pairs(
@@ -195,6 +197,7 @@ class OnlineDPO:
             epochs=cfg.updates_per_iteration,
             batch_size=len(pairs),
             seed=cfg.seed,
+            wpo_alignment=cfg.wpo_alignment,
         )
         self.backend.load_weights(self.engine.state_dict_for_inference())
         return {

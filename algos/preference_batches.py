@@ -8,6 +8,7 @@ sequence per trajectory; see :mod:`turngym.algos.pairs`). KTO reads the pairs un
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from turngym.agents.trajectory import Trajectory
 from .pairs import PreferencePair, conversation_tokens, mismatched, turn_samples
 from .preference import KTOBatch, PreferenceBatch, sequential_kl_from_logits
 from .samples import StepSample, pad_units, sample_log_distributions, sample_logprobs
+from .wpo import alignment_log_terms, response_log_weights
 
 #: losses that read the full per-unit distributions of policy and reference (tdpo_batch)
 SEQUENTIAL_KL_LOSSES = ("tdpo1", "tdpo2")
@@ -204,39 +206,93 @@ def tdpo_batch(
     """
     sides = stacked_sides(pairs)
     temperature, pad = agent_config.temperature or 1.0, tokenizer.pad_token_id or 0
-    if shape == "step":
-        mode, counts = agent_config.mode, [t.length for t in sides]
-        samples = [s for t in sides for s in turn_samples(t)]
-        keep = [None] * len(samples)
-    elif shape == "conversation":
-        mode, counts = "generate", [1] * len(sides)
-        conversations = [conversation_tokens(t, tokenizer) for t in sides]
-        samples = [StepSample(c.input_ids[:1], c.input_ids[1:], [], 0.0) for c in conversations]
-        keep = [torch.tensor(c.loss_mask[1:], dtype=torch.bool) for c in conversations]
-    else:
-        raise ValueError(f"shape={shape!r}: use 'step' or 'conversation'")
-    policy = sample_log_distributions(model, samples, mode, temperature, pad)
+    units = UnitSamples.of(sides, tokenizer, agent_config, shape)
+    policy = sample_log_distributions(model, units.samples, units.mode, temperature, pad)
     with torch.no_grad():
-        ref = sample_log_distributions(reference_model, samples, mode, temperature, pad)
-    units = []  # per sample: [3, U] rows of log pi, log pi_ref and the KL
-    for sample, logp, ref_logp, kept in zip(samples, policy, ref, keep, strict=True):
-        taken = torch.tensor([sample.chosen_index] if mode == "choose" else sample.response_ids)
-        rows = torch.stack(
-            [
-                logp.gather(1, taken[:, None].to(logp.device))[:, 0],
-                ref_logp.gather(1, taken[:, None].to(logp.device))[:, 0],
-                sequential_kl_from_logits(logp, ref_logp),  # log-probs are valid logits
-            ]
+        ref = sample_log_distributions(reference_model, units.samples, units.mode, temperature,
+                                       pad)  # fmt: skip
+    rows = []  # per sample: [3, U] rows of log pi, log pi_ref and the KL
+    for sample, logp, ref_logp in zip(units.samples, policy, ref, strict=True):
+        taken = units.taken(sample, logp.device)
+        rows.append(
+            torch.stack(
+                [
+                    logp.gather(1, taken[:, None])[:, 0],
+                    ref_logp.gather(1, taken[:, None])[:, 0],
+                    sequential_kl_from_logits(logp, ref_logp),  # log-probs are valid logits
+                ]
+            )
         )
-        units.append(rows if kept is None else rows[:, kept])
-    per_side, cursor = [], 0
-    for count in counts:
-        per_side.append(torch.cat(units[cursor : cursor + count], dim=1))
-        cursor += count
+    per_side = units.per_side(rows)
     values, mask = _pad_rows([side[0] for side in per_side])
     ref_values, _ = _pad_rows([side[1] for side in per_side])
     kl, _ = _pad_rows([side[2] for side in per_side])
     return split_sides(len(pairs), values, mask, ref_values, sequential_kl=kl)
+
+
+@dataclass
+class UnitSamples:
+    """Trajectories cut into the samples whose units are scored, in either shape: ``step`` (one
+    sample per turn on its own prompt, in the agent's mode) or ``conversation`` (one sample per
+    trajectory, token units, ``keep`` selecting its assistant tokens)."""
+
+    mode: str
+    samples: list[StepSample]
+    counts: list[int]  # samples per trajectory
+    keep: list[torch.Tensor | None]  # per sample, the units to keep (None: all)
+
+    @classmethod
+    def of(
+        cls, trajectories: list[Trajectory], tokenizer: Any, agent_config: AgentConfig, shape: str
+    ) -> UnitSamples:
+        if shape == "step":
+            samples = [s for t in trajectories for s in turn_samples(t)]
+            counts = [t.length for t in trajectories]
+            return cls(agent_config.mode, samples, counts, [None] * len(samples))
+        if shape == "conversation":
+            conversations = [conversation_tokens(t, tokenizer) for t in trajectories]
+            samples = [StepSample(c.input_ids[:1], c.input_ids[1:], [], 0.0) for c in conversations]
+            keep = [torch.tensor(c.loss_mask[1:], dtype=torch.bool) for c in conversations]
+            return cls("generate", samples, [1] * len(trajectories), keep)
+        raise ValueError(f"shape={shape!r}: use 'step' or 'conversation'")
+
+    def taken(self, sample: StepSample, device: torch.device) -> torch.Tensor:
+        """The index of each unit's outcome in its distribution: the choice or the tokens."""
+        ids = [sample.chosen_index] if self.mode == "choose" else sample.response_ids
+        return torch.tensor(ids, device=device)
+
+    def per_side(self, rows: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-sample ``[R, U]`` rows (kept units only) joined per trajectory, ``[R, U_total]``."""
+        kept = [r if k is None else r[:, k] for r, k in zip(rows, self.keep, strict=True)]
+        joined, cursor = [], 0
+        for count in self.counts:
+            joined.append(torch.cat(kept[cursor : cursor + count], dim=1))
+            cursor += count
+        return joined
+
+
+@torch.no_grad()
+def wpo_log_weights(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    trajectories: list[Trajectory],
+    agent_config: AgentConfig,
+    shape: str,
+    alignment: str,
+) -> torch.Tensor:
+    """WPO's log w(x, y) of each trajectory under ``model`` (:mod:`turngym.algos.wpo`): the mean
+    over its units of log pi(y_t) - log A_t, A_t from the unit's whole distribution."""
+    temperature, pad = agent_config.temperature or 1.0, tokenizer.pad_token_id or 0
+    units = UnitSamples.of(trajectories, tokenizer, agent_config, shape)
+    distributions = sample_log_distributions(model, units.samples, units.mode, temperature, pad)
+    rows = []
+    for sample, logp in zip(units.samples, distributions, strict=True):
+        taken = logp.gather(1, units.taken(sample, logp.device)[:, None])[:, 0]
+        rows.append(torch.stack([taken, alignment_log_terms(logp, alignment)]))
+    per_side = units.per_side(rows)
+    logps, mask = _pad_rows([side[0] for side in per_side])
+    log_alignment, _ = _pad_rows([side[1] for side in per_side])
+    return response_log_weights(logps, log_alignment, mask)
 
 
 def stacked_sides(pairs: list[PreferencePair]) -> list[Trajectory]:

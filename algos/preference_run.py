@@ -1,5 +1,5 @@
-"""Preference training from a :class:`~turngym.config.PreferenceRunConfig`, offline or
-online (``mode``).
+"""Preference training from a :class:`~turngym.config.PreferenceRunConfig`: offline, online
+or SPPO (``mode``).
 
 1. Load the policy (the tiny offline model or a Hugging Face name or path) and evaluate it on
    held-out tasks.
@@ -15,7 +15,11 @@ online (``mode``).
      (:mod:`turngym.algos.online_dpo`): two rollouts on each of ``online.tasks_per_iteration``
      fresh tasks, the ``online.judge`` picks each pair's winner, ``algo.loss`` steps on the
      pairs; one row of metrics per iteration in ``metrics.jsonl``, with an evaluation every
-     ``online.eval_every`` iterations.
+     ``online.eval_every`` iterations;
+   - ``mode: sppo``: ``sppo.iterations`` of self-play preference optimization
+     (:mod:`turngym.algos.sppo`): K rollouts on each of ``sppo.tasks_per_iteration`` fresh
+     tasks, each one's win rate in its group under ``sppo.judge``, and SPPO's squared loss
+     against the policy of that iteration; one row of metrics per iteration.
 
 4. Evaluate once more.
 
@@ -55,6 +59,7 @@ from .metrics import MetricsLogger, log_evaluation, write_json
 from .online_dpo import OnlineDPO, OnlineDPOConfig
 from .pairs import PreferencePair, expert_pairs, group_pairs, step_pairs
 from .preference_training import train_preference
+from .sppo import SPPO, SPPOConfig
 from .trainer import run_policy
 
 
@@ -121,6 +126,7 @@ def train_offline(
             seed=config.train.seed,
             reference_sync_steps=algo.reference_update.tau or None,
             reference_alpha=algo.reference_update.alpha,
+            wpo_alignment=algo.wpo_alignment,
         )
     )
     agent.backend.load_weights(engine.state_dict_for_inference())
@@ -165,6 +171,7 @@ def train_online(
         shape=config.pairs.shape,
         updates_per_iteration=settings.updates_per_iteration,
         seed=config.train.seed,
+        wpo_alignment=algo.wpo_alignment,
     )
     online = OnlineDPO(
         engine,
@@ -222,6 +229,45 @@ def online_summary(history: list[dict[str, float]], loss: str) -> dict[str, floa
     }
 
 
+def train_sppo(
+    engine: TrainEngine,
+    tokenizer: Any,
+    agent: Agent,
+    pool: EnvPool,
+    config: PreferenceRunConfig,
+    task_ids: list[int],
+    evaluate: Callable[[str, int], EvalReport],
+    logger: MetricsLogger,
+) -> dict[str, float]:
+    """Step 3, SPPO: ``sppo.iterations`` of :class:`~turngym.algos.sppo.SPPO` on ``task_ids``,
+    each logged to ``metrics.jsonl``; returns the last iteration's metrics."""
+    settings = config.sppo
+    policy_judge = settings.judge.kind == "llm" and settings.judge.model == "policy"
+    judge = make_judge(settings.judge, engine.frozen_copy() if policy_judge else None, tokenizer)
+    options = SPPOConfig(
+        tasks_per_iteration=settings.tasks_per_iteration,
+        samples_per_task=settings.samples_per_task,
+        eta=settings.eta,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        preference=settings.preference,
+        shape=config.pairs.shape,
+        seed=config.train.seed,
+    )
+    sppo = SPPO(engine, tokenizer, judge, pool, task_ids, agent.config, options, agent.backend)
+    bar = tqdm(range(1, settings.iterations + 1), desc="sppo", disable=not config.train.progress)
+    metrics: dict[str, float] = {}
+    for iteration in bar:
+        metrics = sppo.step()
+        logger.log(iteration, metrics)
+        bar.set_postfix(won=f"{metrics['rollout/success_rate']:.2f}")
+        if settings.eval_every and iteration % settings.eval_every == 0:
+            if iteration < settings.iterations:
+                evaluate(f"iteration {iteration}", iteration)
+    return {f"{key}_last" if not key.endswith("_last") else key: value
+            for key, value in metrics.items()}  # fmt: skip
+
+
 def split_train_tasks(config: PreferenceRunConfig) -> tuple[list[int], list[int]]:
     """Disjoint warm-start and training task ids from ``env.train_tasks``: offline, one draw of
     ``warm_start.expert_tasks + pairs.tasks`` ids; online, the warm-start draw and every other
@@ -240,7 +286,9 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     run, warm = config.train, config.warm_start
     config.env.check_tasks(run.eval_episodes)
     judge = config.online.judge
-    if config.mode == "online" and judge.kind == "chat":  # before any work, not after the first
+    if config.mode == "sppo":
+        judge = config.sppo.judge
+    if config.mode != "offline" and judge.kind == "chat":  # before any work, not after the first
         make_judge(judge, None, None).check_reachable()  # evaluation
     output = Path(run.output_dir)
     prepare_run_folder(output, resume=False, overwrite=run.overwrite)
@@ -258,7 +306,7 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     eval_ids = config.env.eval_task_ids(run.eval_episodes)
     evaluations: dict[str, dict[str, Any]] = {}
     metrics: dict[str, float] = {}
-    logger = MetricsLogger(output) if config.mode == "online" else None
+    logger = MetricsLogger(output) if config.mode != "offline" else None
 
     def evaluate(stage: str, iteration: int = 0) -> EvalReport:
         model.eval()
@@ -301,11 +349,16 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
             metrics.update(
                 train_offline(engine, tokenizer, agent, pool, config, train_ids, experts)
             )
-        else:
+        elif config.mode == "online":
             metrics.update(
                 train_online(engine, tokenizer, agent, pool, config, train_ids, evaluate, logger)
             )
-        evaluate("after", config.online.iterations if config.mode == "online" else 0)
+        else:
+            metrics.update(
+                train_sppo(engine, tokenizer, agent, pool, config, train_ids, evaluate, logger)
+            )
+        iterations = {"online": config.online.iterations, "sppo": config.sppo.iterations}
+        evaluate("after", iterations.get(config.mode, 0))
     if logger is not None:
         logger.close()
     save_checkpoint(

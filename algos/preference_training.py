@@ -17,8 +17,16 @@ from turngym.agents.agent import AgentConfig
 from .engine import TrainEngine, save_checkpoint
 from .metrics import training_summary
 from .pairs import PreferencePair
-from .preference_batches import SEQUENTIAL_KL_LOSSES, loss_batch, reference_logprobs
+from .preference_batches import (
+    SEQUENTIAL_KL_LOSSES,
+    UNPAIRED_LOSSES,
+    loss_batch,
+    reference_logprobs,
+    stacked_sides,
+    wpo_log_weights,
+)
 from .registry import get_preference_loss
+from .wpo import pair_weights
 
 
 def train_preference(
@@ -36,6 +44,7 @@ def train_preference(
     output_dir: str | Path | None = None,
     reference_sync_steps: int | None = None,
     reference_alpha: float = 1.0,
+    wpo_alignment: str | None = None,
 ) -> dict[str, float]:
     """Mini-batched steps on mean_i L(y_w^i, y_l^i) for the registered loss named ``loss``.
 
@@ -49,10 +58,16 @@ def train_preference(
     steps the reference moves towards the policy, theta_ref <- alpha * theta + (1 - alpha) *
     theta_ref (``reference_alpha``; alpha = 1 is the hard update), and reference log-probs are
     then computed per mini-batch.
+
+    WPO (:mod:`turngym.algos.wpo`): with ``wpo_alignment`` (``sampled``, ``greedy`` or
+    ``none``), each pair's loss is weighed by min(1, w(y_w) w(y_l)) under the policy as it is
+    at that step (detached); the step minimizes mean_i w_i L_i. Pairwise losses only.
     """
     loss_fn = get_preference_loss(loss)
     if not pairs:
         raise ValueError("pairs is empty: nothing to train on")
+    if wpo_alignment is not None and loss in UNPAIRED_LOSSES:
+        raise ValueError(f"WPO weighs pairs; {loss} reads them unpaired (use a pairwise loss)")
     if not 0 < reference_alpha <= 1:
         raise ValueError(f"reference_alpha must be in (0, 1], got {reference_alpha}")
     model = engine.model
@@ -67,7 +82,7 @@ def train_preference(
     if not reference_sync_steps and loss not in SEQUENTIAL_KL_LOSSES:
         ref = reference_logprobs(reference, tokenizer, pairs, agent_config, shape)
     steps = 0
-    losses, accuracies, margins = [], [], []
+    losses, accuracies, margins, weights = [], [], [], []
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(pairs), generator=generator).tolist()
@@ -85,6 +100,12 @@ def train_preference(
                 None if ref is None else [ref[i] for i in index],
             )
             per_example, metrics = loss_fn(batch, loss_config)
+            if wpo_alignment is not None:
+                log_w = wpo_log_weights(model, tokenizer, stacked_sides(chunk), agent_config,
+                                        shape, wpo_alignment)  # fmt: skip
+                pair_weight = pair_weights(log_w[: len(chunk)], log_w[len(chunk) :])
+                per_example = per_example * pair_weight
+                weights.append(pair_weight.mean().item())
             engine.backward_and_step(per_example.mean())
             steps += 1
             if reference_sync_steps and steps % reference_sync_steps == 0:
@@ -97,6 +118,8 @@ def train_preference(
     summary = training_summary(losses, loss, len(pairs), time.perf_counter() - start)
     summary[f"{loss}/reward_accuracy_last"] = accuracies[-1]
     summary[f"{loss}/reward_margin_last"] = margins[-1]
+    if weights:
+        summary["wpo/pair_weight_mean"] = sum(weights) / len(weights)
     if output_dir is not None:
         save_checkpoint(output_dir, engine, tokenizer, agent_config, metrics=summary)
     return summary

@@ -159,7 +159,7 @@ def test_online_preference_then_eval_the_checkpoint(tmp_path, tiny_model_dir, ju
         ("online_dpo", "online.judge.kidn=llm", ["online.judge.kidn", "unknown key", "kind"]),
         ("online_dpo", "online.iterations=0", ["online.iterations", "greater than 0"]),
         ("online_dpo", "pairs.tasks=8", ["pairs.tasks is read only in offline mode"]),
-        ("online_dpo", "mode=batch", ["mode", "'offline' or 'online'", "'batch'"]),
+        ("online_dpo", "mode=batch", ["mode", "'offline', 'online' or 'sppo'", "'batch'"]),
         ("dmpo", "online.iterations=3", ["online block is read only with mode: online"]),
     ],
 )

@@ -5,6 +5,7 @@ import torch
 import yaml
 
 from turngym.algos.losses import aggregation_denominator, per_sample_terms
+from turngym.config.pipeline import PipelineConfig
 from turngym.config.reward_model import RewardModelRunConfig
 from turngym.config.run import ConfigError, PreferenceRunConfig, RunConfig, load_config
 
@@ -14,12 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_validates():
     paths = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(paths) >= 2
-    for path in paths:  # a reward-model config's pairs have a source; a preference config is
-        tree = yaml.safe_load(path.read_text())  # one with another pairs block or a mode
+    for path in paths:  # a reward-model config's pairs have a source; a preference config has
+        tree = yaml.safe_load(path.read_text())  # another pairs block or a mode; a pipeline, stages
+        keys = set(tree)
         if "source" in (tree.get("pairs") or {}):
             schema = RewardModelRunConfig
         else:
-            schema = PreferenceRunConfig if {"pairs", "mode"} & set(tree) else RunConfig
+            schema = PreferenceRunConfig if {"pairs", "mode"} & keys else RunConfig
+        schema = PipelineConfig if "stages" in keys else schema
         assert isinstance(load_config(path, schema=schema), schema)
 
 
@@ -159,6 +162,9 @@ def test_kl_estimator_names_the_registered_ones():
 
 
 def test_the_config_tables_name_exactly_the_registered_functions():
+    import turngym.algos.advantages
+    import turngym.algos.losses
+    import turngym.algos.preference  # noqa: F401  (registering is importing; alone, nothing else does)
     from turngym.algos.registry import (
         ADVANTAGE_ESTIMATORS,
         KL_ESTIMATORS,

@@ -5,6 +5,7 @@ turngym play turngym/Household-v0 --task-id 3
 turngym train configs/household.yaml algo.learning_rate=3e-4
 turngym preference configs/dmpo.yaml algo.loss=dpo
 turngym preference configs/online_dpo.yaml online.iterations=20
+turngym pipeline configs/pipeline_household.yaml
 turngym eval --checkpoint runs/household/checkpoints/iter_00060 --env turngym/Household-v0
 """
 
@@ -23,6 +24,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from turngym.cli.pipeline import app as pipeline_app
 from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
@@ -36,6 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(webshop_app, name="webshop")  # turngym webshop serve | generate
+app.add_typer(pipeline_app)  # turngym pipeline CONFIG
 console = Console(highlight=False)
 DEBUG_VARIABLE = "TURNGYM_DEBUG"
 
@@ -210,6 +213,8 @@ def preference(
     algo = run.algo.loss
     if run.mode == "online":
         algo = f"online {algo} ({run.online.judge.kind} judge)"
+    if run.mode == "sppo":
+        algo = f"sppo ({run.sppo.judge.kind} judge)"
     console.print(f"{algo} on {run.env.id} -> {run.train.output_dir}", markup=False)
     result = run_preference(run)
     labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}

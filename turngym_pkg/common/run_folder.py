@@ -43,13 +43,18 @@ def check_resume_folder(folder: str | Path) -> Path:
     return folder
 
 
-def prepare_run_folder(output_dir: str | Path, resume: bool | str, overwrite: bool) -> Path | None:
+def prepare_run_folder(
+    output_dir: str | Path, resume: bool | str, overwrite: bool, section: str = "train"
+) -> Path | None:
     """Make ``output_dir`` ready for a run; the checkpoint to resume from (None: a new run).
 
     - ``resume`` a folder: that checkpoint. ``resume=True``: the folder's latest checkpoint; if
       it has none (a run interrupted before its first), its logs are cleared and the run starts
       over.
     - ``resume=False``: the folder must be absent or empty, or ``overwrite`` clears it first.
+
+    ``section``: the config block holding ``output_dir``, ``resume`` and ``overwrite``, named in
+    the messages.
     """
     output_dir = Path(output_dir)
     if resume is not False and resume is not True:
@@ -61,12 +66,13 @@ def prepare_run_folder(output_dir: str | Path, resume: bool | str, overwrite: bo
                 _remove(output_dir / name)
         return latest
     if output_dir.is_file():
-        raise RunFolderError(f"train.output_dir={str(output_dir)!r} is a file, not a folder")
+        raise RunFolderError(f"{section}.output_dir={str(output_dir)!r} is a file, not a folder")
     if output_dir.is_dir() and any(output_dir.iterdir()):
         if not overwrite:
             raise RunFolderError(
-                f"train.output_dir={str(output_dir)!r} already holds a run; resume it with "
-                "train.resume=true, choose another folder, or clear it with train.overwrite=true"
+                f"{section}.output_dir={str(output_dir)!r} already holds a run; resume it with "
+                f"{section}.resume=true, choose another folder, or clear it with "
+                f"{section}.overwrite=true"
             )
         for entry in output_dir.iterdir():
             _remove(entry)

@@ -216,6 +216,18 @@ class DMPOConfig(BaseModel):
     gamma: float = Field(0.7, gt=0, le=1, description="gamma, discount over assistant turns")
 
 
+class WPOConfig(BaseModel):
+    """Options of WPO's pair weighting (:mod:`turngym.algos.wpo`), read with
+    ``algo.pair_weighting: wpo``."""
+
+    model_config = ConfigDict(extra="forbid")
+    alignment: Literal["sampled", "greedy", "none"] = Field(
+        "sampled",
+        description="A_t in w = exp(mean_t log pi(y_t) - log A_t): sampled, sum_v pi(v)^2 (the "
+        "paper's default); greedy, max_v pi(v); none, 1 (plain length-normalised probability)",
+    )
+
+
 #: registered advantage estimator -> the ``algo`` block it reads
 ESTIMATOR_BLOCKS = {
     "grpo": "grpo", "dr_grpo": "grpo", "rloo": "rloo", "reinforce_pp": "reinforce_pp",

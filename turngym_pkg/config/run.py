@@ -56,6 +56,7 @@ from .algorithms import (
     RLOOConfig,
     SimPOConfig,
     TDPOConfig,
+    WPOConfig,
     sequence_norm_constant,
 )
 
@@ -438,6 +439,12 @@ class PreferenceAlgoConfig(Strict):
     tdpo: TDPOConfig = Field(default_factory=TDPOConfig, description="read by tdpo1 and tdpo2")
     dmpo: DMPOConfig = Field(default_factory=DMPOConfig)
     reference_update: ReferenceUpdateConfig = Field(default_factory=ReferenceUpdateConfig)
+    pair_weighting: Literal["none", "wpo"] = Field(
+        "none",
+        description="wpo: weigh each pair's loss by min(1, w(y_w) w(y_l)), w its length-"
+        "normalised probability under the current policy (WPO, Zhou et al., 2024)",
+    )
+    wpo: WPOConfig = Field(default_factory=WPOConfig)
     epochs: int = Field(2, gt=0, description="passes over the pairs")
     batch_size: int = Field(16, gt=0, description="pairs per optimizer step")
     learning_rate: float = Field(3e-4, gt=0, description="AdamW learning rate")
@@ -451,6 +458,20 @@ class PreferenceAlgoConfig(Strict):
                 f"unknown preference loss; registered: {sorted(PREFERENCE_LOSS_BLOCKS)}"
             )
         return name
+
+    @model_validator(mode="after")
+    def _pairwise_for_wpo(self) -> PreferenceAlgoConfig:
+        if self.pair_weighting == "wpo" and self.loss in ("kto", "kto_no_kl"):
+            raise ValueError(
+                f"pair_weighting='wpo' weighs pairs, and loss={self.loss!r} reads them "
+                "unpaired; use a pairwise loss or pair_weighting: none"
+            )
+        return self
+
+    @property
+    def wpo_alignment(self) -> str | None:
+        """WPO's alignment when pairs are weighted, else None (no weighting)."""
+        return self.wpo.alignment if self.pair_weighting == "wpo" else None
 
     def settings_of(self, name: str) -> BaseModel | None:
         """The options block of a registered loss (``algo.tdpo`` for ``tdpo1`` and ``tdpo2``)."""
@@ -525,6 +546,26 @@ class OnlinePreferenceConfig(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
+class SPPORunConfig(Strict):
+    """SPPO (:mod:`turngym.algos.sppo`): read with ``mode: sppo``."""
+
+    iterations: int = Field(20, gt=0, description="t: sample, judge and regress iterations")
+    tasks_per_iteration: int = Field(16, gt=0, description="N: train tasks per iteration")
+    samples_per_task: int = Field(
+        4, ge=2, description="K: trajectories per task, every pair of them judged"
+    )
+    eta: float = Field(
+        1.0, gt=0, description="eta: log pi_t+1 / pi_t is regressed on eta (P_hat - 1/2)"
+    )
+    epochs: int = Field(1, gt=0, description="passes over each iteration's trajectories")
+    batch_size: int = Field(32, gt=0, description="trajectories per optimizer step")
+    preference: Literal["hard", "soft"] = Field(
+        "hard", description="P per verdict: 1, 0 or 1/2 (hard) or sigmoid(margin) (soft)"
+    )
+    eval_every: int = Field(0, ge=0, description="evaluate every k iterations (0: before/after)")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+
 class PreferenceTrainConfig(RunBasics):
     output_dir: str = Field("runs/preference", description="the checkpoint, with result.json")
 
@@ -536,11 +577,16 @@ OFFLINE_ONLY_FIELDS = {
 }
 
 
+#: the algo fields mode: sppo reads (the optimizer's)
+SPPO_ALGO_FIELDS = ("learning_rate", "max_grad_norm")
+
+
 class PreferenceRunConfig(Strict):
-    mode: Literal["offline", "online"] = Field(
+    mode: Literal["offline", "online", "sppo"] = Field(
         "offline",
         description="offline: train on pairs of one sample of episodes (pairs, algo.epochs); "
-        "online: OAIF, fresh judged pairs every iteration (online)",
+        "online: OAIF, fresh judged pairs every iteration (online); sppo: self-play preference "
+        "optimization, K judged samples per task every iteration (sppo)",
     )
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -551,14 +597,25 @@ class PreferenceRunConfig(Strict):
         default_factory=PairsConfig, description="online mode reads only pairs.shape"
     )
     online: OnlinePreferenceConfig = Field(default_factory=OnlinePreferenceConfig)
+    sppo: SPPORunConfig = Field(default_factory=SPPORunConfig)
     algo: PreferenceAlgoConfig = Field(default_factory=PreferenceAlgoConfig)
     train: PreferenceTrainConfig = Field(default_factory=PreferenceTrainConfig)
 
     @model_validator(mode="after")
     def _fields_of_mode(self) -> PreferenceRunConfig:
-        if self.mode == "offline" and "online" in self.model_fields_set:
-            raise ValueError("the online block is read only with mode: online; set mode: online "
-                             "or remove the block")  # fmt: skip
+        for block in ("online", "sppo"):
+            if self.mode != block and block in self.model_fields_set:
+                raise ValueError(f"the {block} block is read only with mode: {block}; set mode: "
+                                 f"{block} or remove the block")  # fmt: skip
+        if self.mode == "sppo":
+            stray = [f"algo.{name}" for name in
+                     sorted(self.algo.model_fields_set - set(SPPO_ALGO_FIELDS))]  # fmt: skip
+            stray += [f"pairs.{name}" for name in OFFLINE_ONLY_FIELDS["pairs"]
+                      if name in self.pairs.model_fields_set]  # fmt: skip
+            if stray:
+                raise ValueError(f"mode: sppo reads only algo.{', algo.'.join(SPPO_ALGO_FIELDS)} "
+                                 f"and pairs.shape (its loss is SPPO's own); remove "
+                                 f"{', '.join(stray)}")  # fmt: skip
         if self.mode == "online":
             stray = [
                 f"{section}.{name}"
@@ -577,8 +634,10 @@ class PreferenceRunConfig(Strict):
 
     @model_validator(mode="after")
     def _enough_train_tasks(self) -> PreferenceRunConfig:
-        per_mode = "pairs.tasks" if self.mode == "offline" else "online.tasks_per_iteration"
-        sampled = self.pairs.tasks if self.mode == "offline" else self.online.tasks_per_iteration
+        per_mode = {"offline": "pairs.tasks", "online": "online.tasks_per_iteration",
+                    "sppo": "sppo.tasks_per_iteration"}[self.mode]  # fmt: skip
+        sampled = {"offline": self.pairs.tasks, "online": self.online.tasks_per_iteration,
+                   "sppo": self.sppo.tasks_per_iteration}[self.mode]  # fmt: skip
         needed = self.warm_start.expert_tasks + sampled
         available = self.env.train_tasks.stop - self.env.train_tasks.start
         if needed > available:
@@ -593,14 +652,32 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
     if not sep or not key.strip():
         raise ConfigError(f"override {override!r} is not of the form dotted.key=value")
     parts = key.strip().split(".")
-    node = tree
+    node: Any = tree
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            child = node[_list_index(node, part, override, where)]
+        else:
+            child = node.setdefault(part, {})
+        if not isinstance(child, dict | list):
             raise ConfigError(f"override {override!r}: {where} is a value, not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(node, list):
+        node[_list_index(node, parts[-1], override, key.strip())] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(items: list, part: str, override: str, where: str) -> int:
+    """An item of a list section by its position or by its ``name`` (a pipeline's stages)."""
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if part in names:
+        return names.index(part)
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    raise ConfigError(f"override {override!r}: {where} names no item of the list; give an index "
+                      f"below {len(items)} or one of the names {names}")  # fmt: skip
 
 
 def _allowed_fields(location: tuple, model: Any) -> list[str]:
@@ -613,11 +690,19 @@ def _allowed_fields(location: tuple, model: Any) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _describe(error: ValidationError, schema: type[BaseModel]) -> str:
+class SectionError(Exception):
+    """A config mistake found inside a section that is validated on its own (a pipeline's
+    stage): its message is ready, and it passes through pydantic (not a ``ValueError``)."""
+
+
+def describe_error(error: ValidationError, schema: type[BaseModel], prefix: str = "") -> str:
+    """One ``config error at FIELD: ...`` line per mistake; ``prefix`` names the section the
+    validated tree sits in (``stages[1] (rl).config.``)."""
     lines = []
     for item in error.errors():
         location = tuple(item["loc"])
-        where = ".".join(str(part) for part in location) or "(top level)"
+        where = (prefix + ".".join(str(part) for part in location)).rstrip(".")
+        where = where or "(top level)"
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_fields(location, schema))
             lines.append(f"config error at {where}: unknown key; allowed here: {allowed}")
@@ -632,10 +717,11 @@ def _describe(error: ValidationError, schema: type[BaseModel]) -> str:
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] = (),
-    schema: type[RunConfig] | type[PreferenceRunConfig] = RunConfig,
-) -> RunConfig | PreferenceRunConfig:
+    schema: type[BaseModel] = RunConfig,
+) -> Any:
     """Read a YAML file (or start from defaults), apply overrides, validate into ``schema``
-    (:class:`RunConfig` or :class:`PreferenceRunConfig`)."""
+    (:class:`RunConfig`, :class:`PreferenceRunConfig` or
+    :class:`~turngym.config.pipeline.PipelineConfig`)."""
     tree: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -655,4 +741,6 @@ def load_config(
     try:
         return schema.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_describe(error, schema)) from None
+        raise ConfigError(describe_error(error, schema)) from None
+    except SectionError as error:
+        raise ConfigError(str(error)) from None

@@ -1,0 +1,275 @@
+"""Pipeline configs (``turngym pipeline``): named stages run in order, each starting from the
+checkpoint the previous one wrote, all sharing one environment, model, agent and evaluation.
+
+Each stage is a mapping with a ``name`` and a ``kind``; the kind picks its schema from
+:data:`STAGE_CONFIGS`, which stage kinds join with :func:`register_stage_config` (the runner of
+a kind registers in :mod:`turngym.algos.pipeline`). Built in:
+
+- ``sft``: behaviour cloning on the environment's expert demonstrations;
+- ``rl``: the on-policy trainer, ``config`` a ``turngym train`` config (:class:`RunConfig`);
+- ``preference``: ``config`` a ``turngym preference`` config (offline, online or SPPO);
+- ``rejection_sampling``: sample from the current policy, keep the episodes that pass a filter
+  (won, or a scorer's total over a threshold), then behaviour cloning on them.
+
+The ``env``, ``model``, ``agent`` and ``rollout`` (where episodes run) blocks are the
+pipeline's, shared by every stage; ``run`` holds the folder, seed and evaluation size. A stage's
+``config`` may not set them again (its ``rollout`` block adds only the trainer's sampling
+knobs). A mistake anywhere, inside a stage included, fails at start naming the field::
+
+    config error at stages[1] (rl).config.algo.lerning_rate: unknown key; allowed here: ...
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .run import (
+    AgentSettings,
+    EnvConfig,
+    EnvPoolConfig,
+    ModelConfig,
+    PreferenceRunConfig,
+    RunBasics,
+    RunConfig,
+    ScorerSpec,
+    SectionError,
+    Strict,
+    describe_error,
+)
+
+
+class StageConfig(Strict):
+    """What every stage has: a name (its folder and its row in the report) and a kind."""
+
+    name: str = Field(description="the stage's name: letters, digits, _ and -")
+    kind: str = Field(description="a registered stage kind (STAGE_CONFIGS)")
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ValueError("use letters, digits, _ and - only (it names the stage's folder)")
+        return name
+
+    def check_with(self, pipeline: PipelineConfig, where: str) -> None:
+        """Checks that need the pipeline's shared blocks (a nested run config); raise
+        :class:`~turngym.config.run.SectionError` naming ``where`` + the field."""
+
+
+#: stage kind -> its config schema
+STAGE_CONFIGS: dict[str, type[StageConfig]] = {}
+
+
+def register_stage_config(kind: str) -> Callable[[type[StageConfig]], type[StageConfig]]:
+    """Register the config schema of the stage kind ``kind`` (its runner registers with
+    :func:`turngym.algos.pipeline.register_stage`)."""
+
+    def add(schema: type[StageConfig]) -> type[StageConfig]:
+        if kind in STAGE_CONFIGS and STAGE_CONFIGS[kind] is not schema:
+            raise ValueError(f"a stage kind named {kind!r} is already registered")
+        STAGE_CONFIGS[kind] = schema
+        return schema
+
+    return add
+
+
+class BehaviourCloning(Strict):
+    """The optimizer of a behaviour-cloning pass (a fresh AdamW, gradients clipped at 1)."""
+
+    epochs: int = Field(2, gt=0, description="passes over the demonstrated turns")
+    batch_size: int = Field(64, gt=0, description="turns per optimizer step")
+    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate")
+
+
+@register_stage_config("sft")
+class SFTStage(StageConfig):
+    """Behaviour cloning on the environment's expert (``expert_action()`` / ``expert_plan()``)
+    on ``expert_tasks`` train tasks."""
+
+    kind: Literal["sft"] = "sft"
+    expert_tasks: int = Field(100, gt=0, description="expert episodes on train tasks")
+    training: BehaviourCloning = Field(default_factory=BehaviourCloning)
+
+
+class KeepFilter(Strict):
+    """Which sampled episodes join the SFT set."""
+
+    won: bool = Field(True, description="keep only won episodes")
+    scorer: ScorerSpec | None = Field(
+        None, description="a reward scorer; an episode's score is the sum of its weighted terms"
+    )
+    min_score: float | None = Field(None, description="keep episodes scoring at least this")
+    max_per_task: int = Field(1, gt=0, description="keep at most this many per task (best first)")
+
+    @model_validator(mode="after")
+    def _scorer_and_threshold(self) -> KeepFilter:
+        if (self.scorer is None) != (self.min_score is None):
+            raise ValueError("scorer and min_score go together: give both or neither")
+        if self.scorer is not None:
+            from turngym.rewards.scorers import Rubric
+
+            # an unknown scorer or option fails at start; so does one that needs the RL loop
+            needs = Rubric.from_specs([self.scorer]).needs - {"max_new_tokens"}
+            if needs:
+                raise ValueError(
+                    f"scorer {self.scorer.name!r} needs {sorted(needs)} from the RL loop; a "
+                    "rejection filter scores finished episodes only"
+                )
+        return self
+
+
+@register_stage_config("rejection_sampling")
+class RejectionSamplingStage(StageConfig):
+    """Sample ``samples_per_task`` episodes on each of ``tasks`` train tasks from the current
+    policy, keep those that pass ``keep``, and behaviour-clone on them (``training``)."""
+
+    kind: Literal["rejection_sampling"] = "rejection_sampling"
+    tasks: int = Field(200, gt=0, description="train tasks to sample on")
+    samples_per_task: int = Field(4, gt=0, description="episodes per task")
+    temperature: float | None = Field(
+        None, ge=0, description="sampling temperature (unset: the agent's)"
+    )
+    keep: KeepFilter = Field(default_factory=KeepFilter)
+    training: BehaviourCloning = Field(default_factory=BehaviourCloning)
+
+
+#: keys of a nested run config that the pipeline sets (shared blocks, and train.* it owns)
+SHARED_BLOCKS = ("env", "model", "agent")
+PIPELINE_TRAIN_KEYS = ("output_dir", "seed", "resume", "overwrite", "torch_threads", "progress")
+
+
+class NestedRunStage(StageConfig):
+    """A stage whose ``config`` is a whole run config of another command, minus what the
+    pipeline shares (:data:`SHARED_BLOCKS`) and owns (:data:`PIPELINE_TRAIN_KEYS`)."""
+
+    run_schema: ClassVar[type[BaseModel]]
+    config: dict[str, Any] = Field(default_factory=dict, description="the stage's run config")
+
+    def run_config(self, pipeline: PipelineConfig, policy: str, output_dir: str, seed: int) -> Any:
+        """The stage's run config: its own keys plus the pipeline's shared blocks, starting
+        from the checkpoint ``policy`` and writing to ``output_dir``."""
+        tree = copy.deepcopy(self.config)
+        tree["env"] = pipeline.env.model_dump()
+        tree["model"] = {**pipeline.model.model_dump(), "name_or_path": policy}
+        tree["agent"] = pipeline.agent.model_dump()
+        tree["rollout"] = {**pipeline.rollout.model_dump(), **tree.get("rollout", {})}
+        run = pipeline.run
+        tree["train"] = {**tree.get("train", {}), "output_dir": output_dir, "seed": seed,
+                         "torch_threads": run.torch_threads, "progress": run.progress,
+                         "overwrite": True}  # fmt: skip
+        return self.run_schema.model_validate(tree)
+
+    def check_with(self, pipeline: PipelineConfig, where: str) -> None:
+        shared = [k for k in SHARED_BLOCKS if k in self.config]
+        owned = [k for k in PIPELINE_TRAIN_KEYS if k in (self.config.get("train") or {})]
+        if shared:
+            raise SectionError(
+                f"config error at {where}config.{shared[0]}: the pipeline's {shared[0]} block "
+                "is shared by every stage; set it there"
+            )
+        if owned:
+            raise SectionError(
+                f"config error at {where}config.train.{owned[0]}: set by the pipeline "
+                f"(run.{'output_dir' if owned[0] == 'output_dir' else owned[0]}; each stage "
+                "writes to run.output_dir/stages/NN_name); remove it"
+            )
+        try:
+            self.run_config(pipeline, "tiny", "stage", pipeline.run.seed)
+        except ValidationError as error:
+            raise SectionError(describe_error(error, self.run_schema, f"{where}config.")) from None
+
+
+@register_stage_config("rl")
+class RLStage(NestedRunStage):
+    """On-policy RL (``turngym train``'s :class:`RunConfig`: algo, reward, rollout sampling,
+    warm start, train.iterations, ...)."""
+
+    run_schema: ClassVar[type[BaseModel]] = RunConfig
+    kind: Literal["rl"] = "rl"
+
+
+@register_stage_config("preference")
+class PreferenceStage(NestedRunStage):
+    """Preference optimization (``turngym preference``'s :class:`PreferenceRunConfig`:
+    ``mode`` offline, online or sppo)."""
+
+    run_schema: ClassVar[type[BaseModel]] = PreferenceRunConfig
+    kind: Literal["preference"] = "preference"
+
+
+class PipelineRunSettings(RunBasics):
+    """The pipeline's folder, seed, held-out evaluation and threads (every stage's too)."""
+
+    output_dir: str = Field("runs/pipeline", description="stages/, the report, the state")
+    eval_episodes: int = Field(
+        100, gt=0, description="held-out episodes (the first of env.eval_tasks) per evaluation"
+    )
+    resume: bool = Field(
+        False, description="continue a stopped pipeline: finished stages are not rerun"
+    )
+
+
+class PipelineConfig(Strict):
+    """A pipeline: shared blocks, the run settings and the stages (see the module docstring)."""
+
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the first policy")
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    rollout: EnvPoolConfig = Field(default_factory=EnvPoolConfig)
+    run: PipelineRunSettings = Field(default_factory=PipelineRunSettings)
+    stages: list[SerializeAsAny[StageConfig]] = Field(min_length=1)
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _by_kind(cls, stages: Any) -> Any:
+        if not isinstance(stages, list):
+            return stages  # pydantic says it is not a list
+        return [parse_stage(raw, index) for index, raw in enumerate(stages)]
+
+    @model_validator(mode="after")
+    def _stages_with_pipeline(self) -> PipelineConfig:
+        if self.run.resume and self.run.overwrite:
+            raise ValueError("run.resume and run.overwrite ask for opposite things; set one")
+        names = [stage.name for stage in self.stages]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"stage names {repeated} appear more than once; names are unique")
+        for index, stage in enumerate(self.stages):
+            stage.check_with(self, stage_location(index, stage.name))
+        return self
+
+
+def stage_location(index: int, name: Any) -> str:
+    return f"stages[{index}] ({name})." if name else f"stages[{index}]."
+
+
+def parse_stage(raw: Any, index: int) -> StageConfig:
+    """One stage mapping validated by its kind's schema; mistakes raise
+    :class:`~turngym.config.run.SectionError` naming ``stages[i] (name).field``."""
+    if isinstance(raw, StageConfig):
+        return raw
+    if not isinstance(raw, dict):
+        raise SectionError(f"config error at stages[{index}]: a stage is a mapping with name, "
+                           f"kind and its options (got {raw!r})")  # fmt: skip
+    where = stage_location(index, raw.get("name"))
+    kind = raw.get("kind")
+    if kind not in STAGE_CONFIGS:
+        raise SectionError(f"config error at {where}kind: unknown stage kind {kind!r}; "
+                           f"registered: {sorted(STAGE_CONFIGS)}")  # fmt: skip
+    schema = STAGE_CONFIGS[kind]
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as error:
+        raise SectionError(describe_error(error, schema, where)) from None
