@@ -1,10 +1,10 @@
 """Math with rule-based verifiers: answer extraction and normalization (:mod:`.answers`), the
 math-verify based verifier (:mod:`.verifier`), its process pool (:mod:`.pool`), problem sources
-(:mod:`.datasets`, :mod:`.generators`). Imports nothing of turngym above ``common``; math-verify
+(:mod:`.problems`, :mod:`.generators`). Imports nothing of turngym above ``common``; math-verify
 is imported when the first answer is verified."""
 
 from .answers import ANSWER_FORMATS, DEFAULT_FORMATS, Extraction, extract_answer, normalize_answer
-from .pool import VerifierPool
+from .pool import VerifierPool, verify_anywhere
 from .verifier import (
     DEFAULT_TIMEOUT,
     Verdict,
@@ -27,6 +27,7 @@ __all__ = [
     "equivalent",
     "extract_answer",
     "normalize_answer",
+    "verify_anywhere",
     "verify_answer",
     "verify_item",
 ]

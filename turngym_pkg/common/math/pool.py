@@ -202,3 +202,19 @@ class VerifierPool:
             self.close()
         except Exception:
             pass
+
+
+_thread_pool: VerifierPool | None = None
+
+
+def verify_anywhere(item: VerifyItem, timeout: float = DEFAULT_TIMEOUT) -> Verdict:
+    """Verify one item from any thread: directly under an alarm in a main thread, else through a
+    one-worker :class:`VerifierPool` started in this process on first need."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        return verify_item(item, timeout)
+    global _thread_pool
+    if _thread_pool is None or _thread_pool.timeout != timeout:
+        _thread_pool = VerifierPool(num_workers=1, timeout=timeout)
+    return _thread_pool.verify([item])[0]
