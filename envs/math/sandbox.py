@@ -122,6 +122,8 @@ class PythonSandbox:
                     close_fds=True,
                 )  # fmt: skip
                 reason = self._wait(process, code)
+            if reason != "ok" and os.path.getsize(output_path) >= limits.file_bytes:
+                reason = f"output size limit ({limits.file_bytes} bytes)"  # writes got EFBIG
             with open(output_path, "rb") as output:
                 text = output.read(limits.max_output_chars * 4 + 1).decode("utf-8", "replace")
         finally:
