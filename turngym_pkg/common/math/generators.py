@@ -119,7 +119,8 @@ class LinearEquation(_Generator):
 
 
 class Countdown(_Generator):
-    """``Using the numbers [a, b, c], make T`` (the Countdown game, as in TinyZero): a random
+    """``Using the numbers [a, b, c], make T`` (the Countdown game; TinyZero's version requires
+    every number exactly once, this one at most once, as the question says): a random
     expression over the numbers makes the target, so every problem has a solution.
 
     Args:

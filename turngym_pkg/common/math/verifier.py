@@ -12,7 +12,8 @@ item, parse and comparison: a pathological expression scores 0 with the reason `
 ``Verdict.timed_out``. Off the main thread no alarm can be set: use the
 :class:`~turngym.common.math.pool.VerifierPool`, whose workers call this in their main thread.
 
-**Numeric tolerance** is math-verify's (``float_rounding=6``): a decimal equals a rational gold
+**Numeric tolerance** is math-verify's (``float_rounding=6``), except that two integers compare
+exactly (a fast path: no sympy): a decimal equals a rational gold
 when it agrees to 6 decimal places (1/3 = 0.333333, 1/3 != 0.3333); there is no relative
 tolerance (42 != 41.9999999); a symbolic constant is not equal to a decimal approximation of it
 (``\pi`` != 3.14159, ``\sqrt{2}`` != 1.41421).
@@ -25,6 +26,7 @@ evaluates to the target.
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import re
 import signal
@@ -141,9 +143,13 @@ def _verify(item: VerifyItem) -> Verdict:
 def parse_math(answer: str) -> list:
     r"""math-verify's parse of one answer (normalized, then read as ``\boxed{...}`` LaTeX; a
     plain expression such as ``3/4`` or ``x**2`` parses too)."""
+    return _parse_normalized(normalize_answer(answer))
+
+
+@functools.lru_cache(maxsize=4096)  # a group of G replies shares one gold answer
+def _parse_normalized(text: str) -> list:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    text = normalize_answer(answer)
     configs = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
     parsed = parse("\\boxed{" + text + "}", configs, parsing_timeout=None)
     return parsed or parse(text, [ExprExtractionConfig()], parsing_timeout=None)
@@ -153,9 +159,11 @@ def equivalent(gold: str, answer: str) -> bool:
     """Whether two answers are the same under the normalization policy and math-verify."""
     from math_verify import verify
 
-    normalized = normalize_answer(gold)
-    if normalized and normalized == normalize_answer(answer):
+    normalized, given = normalize_answer(gold), normalize_answer(answer)
+    if normalized and normalized == given:
         return True
+    if _INTEGER.fullmatch(normalized) and _INTEGER.fullmatch(given):
+        return int(normalized) == int(given)  # exact; math-verify would agree (and is slower)
     if _WORDS.fullmatch(normalized):  # a word answer (\text{east}): the text decides
         return False
     parsed_gold, parsed_answer = parse_math(gold), parse_math(answer)
@@ -165,6 +173,7 @@ def equivalent(gold: str, answer: str) -> bool:
 
 
 _WORDS = re.compile(r"[a-z][a-z ]*[a-z]")
+_INTEGER = re.compile(r"[-+]?\d{1,15}")
 
 
 def _same_number(a: str, b: str) -> bool:

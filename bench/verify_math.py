@@ -2,12 +2,15 @@
 a direct in-process call of the same verifier, on GSM8K and MATH-500 answers.
 
 Items: for each gold answer, the reference solution (the whole worked text, its final answer
-extracted) and a wrong final answer (gold + 1, so sympy's comparison runs in full rather than
-the normalized-text shortcut). Reference: ``verify_item(item, timeout=None)`` in a loop in this
-process (one core, no alarm). Pool: ``VerifierPool(num_workers=2).verify(items)`` after start-up
-(start-up reported apart). The ratio is pool / direct (>1: the pool is faster, using 2 cores).
+extracted) and a wrong final answer: GSM8K, the integer gold + 1 (a wrong number, the common
+case in RL); MATH-500, ``gold + 1`` written as LaTeX, so that sympy's comparison runs in full.
+Reference: ``verify_item(item, timeout=None)`` in a loop in this process (one core, no alarm).
+Pool: ``VerifierPool(num_workers=2).verify(items)`` after start-up (reported apart). The ratio
+is pool / direct (>1: the pool is faster, using 2 cores).
 
-    OMP_NUM_THREADS=1 python bench/math_verify.py [--limit N]
+    OMP_NUM_THREADS=1 python bench/verify_math.py [--limit N]
+
+(Not named math_verify.py: a script of that name would shadow the math_verify package.)
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ def items_of(dataset: str, limit: int) -> list[VerifyItem]:
     items = []
     for solution, gold in pairs:
         items.append(VerifyItem(solution, gold))
-        items.append(VerifyItem(f"<answer>{gold} + 1</answer>", gold))
+        plain = gold.replace(",", "")
+        wrong = str(int(plain) + 1) if plain.lstrip("-").isdigit() else f"{gold} + 1"
+        items.append(VerifyItem(f"<answer>{wrong}</answer>", gold))
     return items
 
 
