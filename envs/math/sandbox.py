@@ -23,7 +23,8 @@ without secrets, or use gVisor/nsjail.
 
 from __future__ import annotations
 
-import json
+import functools
+import marshal
 import os
 import shutil
 import signal
@@ -59,12 +60,21 @@ class ToolResult:
     seconds: float
 
 
-def _seccomp_available() -> bool:
+@functools.cache
+def _seccomp_libraries() -> dict[str, str] | None:
+    """The C library and libseccomp as ``ctypes.util.find_library`` names them (found once), or
+    ``None`` when ``pyseccomp`` or the system's ``libseccomp.so.2`` is missing."""
     try:
+        import ctypes.util
+
         import pyseccomp  # noqa: F401
-    except (ImportError, OSError):  # the package, or the system's libseccomp.so.2, is missing
-        return False
-    return True
+    except (ImportError, OSError):
+        return None
+    return {"c": ctypes.util.find_library("c"), "seccomp": ctypes.util.find_library("seccomp")}
+
+
+def _seccomp_available() -> bool:
+    return _seccomp_libraries() is not None
 
 
 class PythonSandbox:
@@ -107,11 +117,12 @@ class PythonSandbox:
                 "file_bytes": limits.file_bytes,
                 "seccomp": self.seccomp,
                 "audit_hook": self.audit_hook,
+                "libraries": _seccomp_libraries() or {},
             }
             output_path = os.path.join(work, ".output")
             with open(output_path, "wb") as output:
                 process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-B", str(RUNNER), json.dumps(config)],
+                    [sys.executable, "-I", "-S", "-B", str(RUNNER), marshal.dumps(config).hex()],
                     stdin=subprocess.PIPE,
                     stdout=output,
                     stderr=subprocess.STDOUT,

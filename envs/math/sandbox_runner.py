@@ -1,6 +1,7 @@
 """Runs one piece of untrusted Python inside the sandbox process (started by
-:mod:`turngym.envs.math.sandbox` as ``python -I -S -B sandbox_runner.py CONFIG_JSON``, the code on
-standard input). Before the code runs it locks the process down, in this order:
+:mod:`turngym.envs.math.sandbox` as ``python -I -S -B sandbox_runner.py CONFIG``, the code on
+standard input; CONFIG is a dict in ``marshal`` form, hex-encoded: no import needed to read
+it). Before the code runs it locks the process down, in this order:
 
 1. resource limits: CPU seconds, address space, file size, open files, processes, no core dumps;
 2. a seccomp filter (libseccomp through ``pyseccomp``): socket(), fork/vfork, clone without
@@ -14,12 +15,12 @@ standard input). Before the code runs it locks the process down, in this order:
 Nothing here imports turngym: it runs with ``-I`` (no environment, no user site) and ``-S``.
 """
 
-import json
+import marshal
 import os
 import resource
 import sys
 
-config = json.loads(sys.argv[1])
+config = marshal.loads(bytes.fromhex(sys.argv[1]))
 code = sys.stdin.read()
 WORK = os.path.realpath(config["work_dir"])
 READ_ROOTS = tuple(os.path.realpath(p) for p in config["read_roots"])
@@ -38,8 +39,15 @@ resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 # 2. seccomp
 SECCOMP = "off"
 if config["seccomp"]:
+    import ctypes
     import errno
+    import types
 
+    # pyseccomp finds its libraries with ctypes.util.find_library, which runs ldconfig (~40 ms
+    # a call); the parent found them once and passes the names
+    util = types.ModuleType("ctypes.util")
+    util.find_library = config["libraries"].get
+    sys.modules["ctypes.util"] = ctypes.util = util
     import pyseccomp as seccomp
 
     CLONE_THREAD = 0x00010000
@@ -142,14 +150,14 @@ if config["audit_hook"]:
 del config
 
 # 4. the user's code
-import traceback  # noqa: E402 (after the lock-down: its imports are checked too)
-
 namespace = {"__name__": "__main__", "__builtins__": __builtins__}
 try:
     exec(compile(code, "<python>", "exec"), namespace)
 except SystemExit:
     pass
 except BaseException as error:  # noqa: BLE001 (the agent sees what went wrong)
+    import traceback  # after the lock-down: its imports are checked too
+
     frames = traceback.extract_tb(error.__traceback__)
     shown = traceback.StackSummary.from_list([f for f in frames if f.filename == "<python>"])
     sys.stdout.flush()
