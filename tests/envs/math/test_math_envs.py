@@ -181,3 +181,26 @@ def test_missing_files_and_sources() -> None:
         load_problems("/nonexistent/x.jsonl")
     with pytest.raises(ValueError, match="takes no options"):
         make_problem_source("gsm8k", digits=2)
+
+
+def test_the_tiny_tokenizer_of_the_math_config_reads_math_text_sensibly(tmp_path):
+    """The tiny model's tokenizer as ``configs/math_grpo.yaml`` builds it: worked solutions are
+    in its corpus, and digits are single tokens here (nothing in the byte-level BPE forces that
+    in general: a tokenizer trained on a smaller math corpus merged "12")."""
+    from transformers import AutoTokenizer
+
+    from turngym.agents.tiny import build_tiny_model, environment_corpus
+
+    kwargs = {
+        "source": "arithmetic",
+        "source_options": {"digits": 1, "terms": 2, "operations": "+"},
+    }
+    corpus = environment_corpus(["turngym/Math-v0"], env_kwargs={"turngym/Math-v0": kwargs})
+    assert any("<answer>" in text for text in corpus)  # the worked solutions (corpus_texts)
+    build_tiny_model(tmp_path, env_ids=["turngym/Math-v0"], env_kwargs={"turngym/Math-v0": kwargs})
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    text = "<think>12+9=21</think><answer>21</answer>"
+    pieces = [tokenizer.decode([i]) for i in tokenizer.encode(text)]
+    assert "".join(pieces) == text
+    digits = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert digits == ["1", "2", "9", "2", "1", "2", "1"]  # one token per digit
