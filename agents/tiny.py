@@ -37,7 +37,8 @@ def environment_corpus(
     env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """Observations, tasks and admissible actions seen by a random policy in each environment
-    (made with ``env_kwargs[env_id]``, if given)."""
+    (made with ``env_kwargs[env_id]``, if given), and the text an environment says its agent
+    writes (``corpus_texts()``, e.g. the math environments' worked solutions)."""
     rng = random.Random(seed)
     texts: list[str] = []
     for env_id in env_ids:
@@ -45,6 +46,7 @@ def environment_corpus(
         for episode in range(episodes):
             observation, info = env.reset(seed=seed + episode)
             texts.append(observation)
+            texts.extend(getattr(env.unwrapped, "corpus_texts", list)())
             for _ in range(20):
                 actions = info.get("admissible_actions") or ["look"]
                 texts.extend(actions)

@@ -40,6 +40,9 @@ register_env(
 register_env(
     "WebShop-Browser-v0", "turngym.envs.webshop.browser_env:WebShopBrowserEnv", max_episode_steps=15
 )
+register_env("Math-v0", "turngym.envs.math.env:MathEnv", max_episode_steps=1)
+register_env("MathMultiTurn-v0", "turngym.envs.math.env:MathMultiTurnEnv", max_episode_steps=8)
+register_env("MathTool-v0", "turngym.envs.math.tool_env:MathToolEnv", max_episode_steps=8)
 
 __all__ = [
     "NOTHING_HAPPENS",

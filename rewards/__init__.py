@@ -5,9 +5,11 @@ Pairwise judges (:class:`PairwiseJudge`) compare two trajectories of one task an
 inference backend), :class:`ChatCompletionsJudge` from an OpenAI-compatible HTTP endpoint,
 :class:`RuleJudge` from the environment's outcome. :mod:`turngym.rewards.self_play` turns a
 judge into self-play rewards: each trajectory's win rate in its group (the ``spo`` scorer).
+The reward stage's scorers are in :mod:`.scorers`, :mod:`.rule_scorers`, :mod:`.math_scorers`
+(``math``, ``think_answer``), :mod:`.reward_model` and :mod:`.rubric_judge`.
 """
 
-from . import reward_model, rubric_judge, rule_scorers  # noqa: F401  (register scorers)
+from . import math_scorers, reward_model, rubric_judge, rule_scorers  # noqa: F401  (register scorers)
 from .chat_judge import ChatCompletionsJudge
 from .judge import LLMJudge, PairwiseJudge, Verdict, render_trajectory
 from .rules import RuleJudge, outcome_key
