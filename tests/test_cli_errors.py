@@ -136,7 +136,7 @@ def test_eval_output_into_a_missing_folder_creates_it(models, tmp_path):
                                  "turngym/Household-v0", "--episodes", "2",
                                  "--output", str(report)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(report.read_text())["episodes"] == 2
+    assert json.loads(report.read_text())["results"]["turngym/Household-v0"]["episodes"] == 2
 
 
 def test_the_readme_custom_env_trains_and_evaluates_from_the_cli(guess_module, tmp_path):
@@ -160,5 +160,5 @@ def test_the_readme_custom_env_trains_and_evaluates_from_the_cli(guess_module, t
                                  "turngym/GuessNumber-v0", "--import", str(module),
                                  "--workers", "1", "--episodes", "2"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["results"]["turngym/GuessNumber-v0"]
     assert report["episodes"] == 2 and report["env_errors"] == 0

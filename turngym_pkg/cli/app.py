@@ -6,6 +6,7 @@ turngym train configs/household.yaml algo.learning_rate=3e-4
 turngym preference configs/dmpo.yaml algo.loss=dpo
 turngym preference configs/online_dpo.yaml online.iterations=20
 turngym eval --checkpoint runs/household/checkpoints/iter_00060 --env turngym/Household-v0
+turngym compare A/report.json B/report.json | turngym view A | turngym plot runs/household
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Annotated, Any
 
 import gymnasium as gym
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
+from .evaluation import evaluate
+from .reports import COMMANDS as REPORT_COMMANDS
 from .serve import serve
 
 app = typer.Typer(
@@ -225,78 +227,6 @@ def preference(
     )
 
 
-@app.command("eval")
-@reports_errors
-def evaluate(
-    checkpoint: Annotated[Path, typer.Option(help="a save_pretrained folder")],
-    env: Annotated[str, typer.Option(help="environment id")],
-    episodes: Annotated[int, typer.Option(min=1, help="held-out episodes")] = 100,
-    task_start: Annotated[
-        int | None, typer.Option(help="first task id (default: the run's eval tasks, else 0)")
-    ] = None,
-    mode: Annotated[str | None, typer.Option(help="generate or choose (default: saved)")] = None,
-    temperature: Annotated[float | None, typer.Option(help="default: saved")] = None,
-    env_kwargs: Annotated[str | None, typer.Option(help="JSON kwargs for gymnasium.make")] = None,
-    workers: Annotated[int, typer.Option(min=0, help="environment worker processes")] = 0,
-    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
-    output: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
-    imports: ImportOption = None,
-) -> None:
-    """Evaluate a checkpoint: success rate, mean return and length, as JSON."""
-    if not (checkpoint / "config.json").exists():
-        _fail(f"--checkpoint {checkpoint} is not a save_pretrained folder (no config.json)")
-    if mode not in (None, "generate", "choose"):
-        _fail(f"--mode must be generate or choose, got {mode!r}")
-    kwargs = _env_setup(env, env_kwargs, imports)
-    if output is not None:  # before the work, so that its results have somewhere to go
-        if output.is_dir():
-            _fail(f"--output {output} is a folder; give a file path for the JSON report")
-        output.parent.mkdir(parents=True, exist_ok=True)
-    if task_start is None:
-        task_start = _saved_eval_start(checkpoint, env)
-    task_ids = list(range(task_start, task_start + episodes))
-
-    from turngym.envs.registry import check_task_ranges, env_task_count
-
-    check_task_ranges(env, env_task_count(env, kwargs), {"--task-start/--episodes": range(
-        task_ids[0], task_ids[-1] + 1)})  # fmt: skip
-    import torch
-
-    from turngym.agents import Agent, AgentConfig, EnvPool
-    from turngym.agents.backends import make_backend
-    from turngym.algos.evaluate import evaluate_agent
-
-    agent_config = AgentConfig.load(checkpoint)
-    agent_config.mode = mode or agent_config.mode
-    if temperature is not None:
-        agent_config.temperature = temperature
-    torch.manual_seed(seed)
-    backend = make_backend(name_or_path=checkpoint)
-    agent = Agent(backend, backend.tokenizer, agent_config, seed=seed)
-    with EnvPool(env, kwargs, 64, workers, imports=imports or ()) as pool:
-        report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=True)
-    from turngym.algos.metrics import strict_json
-
-    text = json.dumps(
-        strict_json({**report.to_dict(), "checkpoint": str(checkpoint)}), indent=2, allow_nan=False
-    )
-    if output is not None:
-        output.write_text(text)
-    print(text)
-    if report.env_errors:
-        typer.echo(f"warning: {report.env_errors} episodes lost to environment errors, not counted "
-                   "in success_rate", err=True)  # fmt: skip
-
-
-def _saved_eval_start(checkpoint: Path, env_id: str) -> int:
-    saved = checkpoint / "run_config.yaml"
-    if saved.exists():
-        run = yaml.safe_load(saved.read_text())
-        if run.get("env", {}).get("id") == env_id:
-            return int(run["env"]["eval_tasks"]["start"])
-    return 0
-
-
 @app.command("build-tiny")
 @reports_errors
 def build_tiny(
@@ -319,6 +249,9 @@ def build_tiny(
 
 
 app.command("serve")(reports_errors(serve))  # turngym serve CHECKPOINT --port N
+app.command("eval")(reports_errors(evaluate))  # turngym eval --checkpoint DIR --env ID
+for _name, _command in REPORT_COMMANDS.items():  # turngym compare | view | plot
+    app.command(_name)(reports_errors(_command))
 
 
 if __name__ == "__main__":

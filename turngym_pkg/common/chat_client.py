@@ -72,3 +72,19 @@ class ChatClient:
             raise ConnectionError(
                 f"the endpoint {self.base_url}/models is not reachable: {cause}"
             ) from None
+
+    def list_models(self, timeout: float = 10.0) -> list[str]:
+        """The model ids ``{base_url}/models`` lists (empty when the server answers it with an
+        error status); ``ConnectionError``, naming the URL and the cause, when none answers."""
+        import openai
+
+        try:
+            listing = self._client.with_options(timeout=timeout, max_retries=0).models.list()
+            return [model.id for model in listing]
+        except openai.APIStatusError:
+            return []
+        except openai.APIConnectionError as error:
+            cause = error.__cause__ or error
+            raise ConnectionError(
+                f"the endpoint {self.base_url}/models is not reachable: {cause}"
+            ) from None
