@@ -10,6 +10,7 @@ episodes already logged; with another setup it refuses, naming the first key tha
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ def run_evaluation(
         if len(todo) < len(specs):
             tqdm.write(
                 f"{target.env_id}: resuming, {len(specs) - len(todo)} of {len(specs)} "
-                f"episodes already in {log.path}, running the other {len(todo)}"
+                f"episodes already in {log.path}, running the other {len(todo)}",
+                file=sys.stderr,
             )
         fresh: dict[str, Trajectory] = {}
         if todo:

@@ -100,7 +100,7 @@ def evaluate(
         "top_p": top_p,
         "max_new_tokens": max_new_tokens,
     }
-    agent, identity, agent_config = _make_agent(
+    build_agent, identity, agent_config = _agent_setup(
         checkpoint, endpoint, model, api_key_env, settings, seed
     )
     setup = {
@@ -117,12 +117,14 @@ def evaluate(
             for t in targets
         },
     }
-    from turngym.algos.eval_run import run_evaluation
+    from turngym.algos.eval_run import check_setup, run_evaluation
 
+    if output_dir is not None:  # a resumed run's settings are checked before the model loads
+        check_setup(output_dir, setup)
     if output is not None:  # before the work, so that its results have somewhere to go
         output.parent.mkdir(parents=True, exist_ok=True)
     report = run_evaluation(
-        agent,
+        build_agent(),
         targets,
         setup,
         output_dir,
@@ -213,16 +215,15 @@ def _saved_eval_start(checkpoint: str | None, env_id: str) -> int:
     return 0
 
 
-def _make_agent(checkpoint, endpoint, model, api_key_env, settings, seed):
-    """The agent, the model's identity for the report, and its sampling settings."""
+def _agent_setup(checkpoint, endpoint, model, api_key_env, settings, seed):
+    """What builds the agent (the model loads only when it is called), the model's identity
+    for the report, and the agent's sampling settings."""
     from dataclasses import asdict
 
     from turngym.agents import AgentConfig
 
     agent_config = (
-        AgentConfig.load(checkpoint)
-        if checkpoint and Path(checkpoint).is_dir()
-        else (AgentConfig())
+        AgentConfig.load(checkpoint) if checkpoint and Path(checkpoint).is_dir() else AgentConfig()
     )
     for key, value in settings.items():
         if value is not None:
@@ -241,17 +242,20 @@ def _make_agent(checkpoint, endpoint, model, api_key_env, settings, seed):
             raise ValueError(f"{endpoint} lists no model; give --model")
         agent = EndpointAgent(client, agent_config, seed=seed)
         identity = {"kind": "endpoint", "name": client.model, "endpoint": endpoint}
-        return agent, identity, asdict(agent_config)
-    import torch
+        return lambda: agent, identity, asdict(agent_config)
 
-    from turngym.agents import Agent
-    from turngym.agents.backends import make_backend
+    def build() -> Any:
+        import torch
 
-    torch.manual_seed(seed)
-    backend = make_backend(name_or_path=checkpoint)
-    agent = Agent(backend, backend.tokenizer, agent_config, seed=seed)
+        from turngym.agents import Agent
+        from turngym.agents.backends import make_backend
+
+        torch.manual_seed(seed)
+        backend = make_backend(name_or_path=checkpoint)
+        return Agent(backend, backend.tokenizer, agent_config, seed=seed)
+
     identity = {"kind": "checkpoint", "name": checkpoint, **_checkpoint_identity(checkpoint)}
-    return agent, identity, asdict(agent_config)
+    return build, identity, asdict(agent_config)
 
 
 def _checkpoint_identity(checkpoint: str) -> dict[str, Any]:
