@@ -19,6 +19,7 @@ from typing import Any
 from turngym.agents.trajectory import Trajectory, load_trajectories
 
 from .episode_log import EpisodeLog
+from .metrics import strict_json
 
 TEMPLATE = "viewer_template.html"
 
@@ -82,7 +83,7 @@ def episode_row(t: Trajectory) -> dict[str, Any]:
 
 def script_safe_json(value: Any) -> str:
     """JSON that can sit inside a ``<script>`` element: no ``<``, ``>`` or ``&`` in it."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(strict_json(value), ensure_ascii=False, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
