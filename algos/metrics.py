@@ -108,8 +108,8 @@ def log_evaluation(logger: MetricsLogger, iteration: int, report: Any) -> None:
     logger.log(iteration, {
         "eval/success_rate": report.success_rate,
         "eval/mean_return": report.mean_return,
-        "eval/success_ci95_low": report.success_ci95[0],
-        "eval/success_ci95_high": report.success_ci95[1],
+        "eval/success_rate_ci95_low": report.success_ci95[0],
+        "eval/success_rate_ci95_high": report.success_ci95[1],
         "eval/mean_length": report.mean_length,
         "eval/invalid_action_rate": report.invalid_action_rate,
         "eval/env_errors": report.env_errors,

@@ -73,6 +73,8 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """One panel per metric of :data:`TRAINING_CURVES` that ``rows`` (a run's
     ``metrics.jsonl``) holds, against the iteration. Raises ValueError when there is none."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     curves = []
     for key, title in TRAINING_CURVES:
         points = [
@@ -91,8 +93,15 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | Path) -> Path:
     for axes, (title, key, points) in zip(grid.flat, curves, strict=False):
         xs, ys = zip(*points, strict=True)
         axes.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3)
+        band = [(r["iteration"], r[f"{key}_ci95_low"], r[f"{key}_ci95_high"]) for r in rows
+                if r.get(f"{key}_ci95_low") is not None]  # fmt: skip
+        if band:  # held-out success: its 95% Wilson interval as a shaded band
+            bx, low, high = zip(*band, strict=True)
+            axes.fill_between(bx, low, high, alpha=0.25, label="95% interval")
+            axes.legend(fontsize=7, loc="upper left")
         axes.set_title(title, fontsize=9)
         axes.set_xlabel("iteration", fontsize=8)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
         if key.endswith(("success_rate", "fraction", "invalid_action_rate")):
             axes.set_ylim(-0.02, 1.02)

@@ -125,11 +125,10 @@ class Trainer:
             self._evaluate()
         checkpoint = self.save_checkpoint()
         self.close()
-        return {
-            "before": self.eval_history[0],
-            "after": self.eval_history[-1],
-            "checkpoint": str(checkpoint),
-        }
+        result = {"before": self.eval_history[0], "after": self.eval_history[-1]}
+        if self.config.warm_start.expert_tasks and len(self.eval_history) > 2:
+            result["warm_start"] = self.eval_history[1]  # after behaviour cloning, before RL
+        return {**result, "checkpoint": str(checkpoint)}
 
     def train_iteration(self, iteration: int) -> dict[str, float]:
         cfg = self.config
@@ -187,7 +186,9 @@ class Trainer:
             ).tolist()
             seed = iteration if rounds == 1 else iteration * rounds + round_index
             batch = run_episodes(
-                self.agent, self.pool, group_episodes(task_ids, rollout.group_size, seed),
+                self.agent,
+                self.pool,
+                group_episodes(task_ids, rollout.group_size, seed),
                 progress=cfg.train.progress,
             )
             groups = [

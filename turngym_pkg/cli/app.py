@@ -185,12 +185,17 @@ def train(
         f"training {run.env.id} with {run.algo.advantage} -> {run.train.output_dir}", markup=False
     )
     result = Trainer(run).train()
-    before, after = result["before"], result["after"]
+    after = result["after"]
+    stages = [(result["before"], "before training")]
+    if "warm_start" in result:
+        stages.append((result["warm_start"], "after the warm start"))
+    stages.append((after, f"after {after['iteration']} iterations"))
     console.print(
-        f"success rate on {after['episodes']} held-out episodes: "
-        f"{before['success_rate']:.1%} before training -> {after['success_rate']:.1%} after "
-        f"{after['iteration']} iterations\ncheckpoint: {result['checkpoint']}",
+        f"success rate on {after['episodes']} held-out episodes [95% Wilson interval]: "
+        + " -> ".join(f"{_rate(row)} {label}" for row, label in stages)
+        + f"\ncheckpoint: {result['checkpoint']}",
         markup=False,
+        soft_wrap=True,
     )
     write_json(Path(run.train.output_dir, "result.json"), result)
 
@@ -215,16 +220,28 @@ def preference(
     result = run_preference(run)
     labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}
     stages = " -> ".join(
-        f"{result[stage]['success_rate']:.1%} {label}"
-        for stage, label in labels.items()
-        if stage in result
+        f"{_rate(result[stage])} {label}" for stage, label in labels.items() if stage in result
     )
     console.print(
-        f"success rate on {result['after']['episodes']} held-out episodes: {stages}\n"
+        f"success rate on {result['after']['episodes']} held-out episodes [95% Wilson "
+        f"interval]: {stages}\n"
         f"checkpoint: {result['checkpoint']}",
         markup=False,
         soft_wrap=True,
     )
+
+
+def _rate(evaluation: dict[str, Any]) -> str:
+    """``27.3% [22.6%, 32.6%]`` from an evaluation's row (an older run's row, without its
+    interval, gets it from its counts)."""
+    from turngym.algos.eval_stats import wilson_interval
+    from turngym.algos.evaluate import format_rate
+
+    rate = evaluation["success_rate"]
+    interval = evaluation.get("success_ci95") or wilson_interval(
+        round(rate * evaluation["episodes"]), evaluation["episodes"]
+    )
+    return format_rate(rate, interval)
 
 
 @app.command("build-tiny")
