@@ -86,5 +86,17 @@ class EndpointAgent:
         }
         if seed is not None:
             params["seed"] = seed
-        reply = self.client.chat(messages, **params)
+        import openai
+
+        url = self.client.base_url
+        try:
+            reply = self.client.chat(messages, **params)
+        except openai.APIConnectionError as error:
+            raise ConnectionError(
+                f"the endpoint {url} stopped answering: {error.__cause__ or error}"
+            ) from None
+        except openai.APIStatusError as error:
+            raise ValueError(
+                f"the endpoint {url} refused a request with {error.status_code}: {error.message}"
+            ) from None
         return reply["choices"][0]["message"]["content"] or ""

@@ -67,6 +67,7 @@ def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
         by_type[t.task_type or "all"].append(t)
     turns = [turn for t in trajectories for turn in t.turns]
     successes = sum(t.won for t in trajectories)
+    scored = any(t.score is not None for t in trajectories)  # the environment has a score
     return EvalReport(
         env_id=env_id,
         episodes=count,
@@ -74,16 +75,16 @@ def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
         mean_return=sum(t.return_ for t in trajectories) / max(count, 1),
         mean_length=sum(t.length for t in trajectories) / max(count, 1),
         truncated=sum(t.truncated for t in trajectories),
-        by_task_type={name: _outcomes(ts) for name, ts in sorted(by_type.items())},
+        by_task_type={name: _outcomes(ts, scored) for name, ts in sorted(by_type.items())},
         env_errors=len(lost),
         successes=successes,
         success_ci95=wilson_interval(successes, count),
         invalid_action_rate=sum(not turn.valid for turn in turns) / max(len(turns), 1),
-        mean_score=_mean_score(trajectories),
+        mean_score=_mean_score(trajectories) if scored else None,
     )
 
 
-def _outcomes(trajectories: list[Trajectory]) -> dict[str, Any]:
+def _outcomes(trajectories: list[Trajectory], scored: bool) -> dict[str, Any]:
     successes = sum(t.won for t in trajectories)
     row = {
         "episodes": len(trajectories),
@@ -91,18 +92,15 @@ def _outcomes(trajectories: list[Trajectory]) -> dict[str, Any]:
         "success_rate": successes / len(trajectories),
         "success_ci95": list(wilson_interval(successes, len(trajectories))),
     }
-    score = _mean_score(trajectories)
-    if score is not None:
-        row["mean_score"] = score
+    if scored:
+        row["mean_score"] = _mean_score(trajectories)
     return row
 
 
-def _mean_score(trajectories: list[Trajectory]) -> float | None:
-    """Mean native score over the episodes that have one (an episode that never reached a
-    scored end, e.g. WebShop without Buy Now, scores 0); None when the environment has none."""
-    if not any(t.score is not None for t in trajectories):
-        return None
-    return sum(t.score or 0.0 for t in trajectories) / len(trajectories)
+def _mean_score(trajectories: list[Trajectory]) -> float:
+    """Mean native score; an episode that never reached a scored end (WebShop without Buy
+    Now) scores 0."""
+    return sum(t.score or 0.0 for t in trajectories) / max(len(trajectories), 1)
 
 
 def evaluate_agent(

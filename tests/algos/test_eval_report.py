@@ -131,3 +131,13 @@ def test_compare_marks_an_environment_missing_from_a_report():
     rows = compare_reports([report_of(1, 4), other], ["a", "b"])
     assert rows[0]["reports"][1] == {"name": "b", "missing": True}
     assert "absent" in comparison_markdown(rows, ["a", "b"])
+
+
+def test_in_an_environment_with_a_score_every_task_type_has_one():
+    """WebShop scores only a purchase: an episode that never bought scores 0, and a task type
+    none of whose episodes bought still shows its mean score (0), as the environment's does."""
+    trajectories = [episode(0, 0, False, "beauty", score=0.5), episode(1, 0, False, "fashion")]
+    s = env_section("turngym/X-v0", trajectories)
+    assert s["mean_score"] == pytest.approx(0.25)
+    assert s["by_task_type"]["beauty"]["mean_score"] == pytest.approx(0.5)
+    assert s["by_task_type"]["fashion"]["mean_score"] == 0.0
