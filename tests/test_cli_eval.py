@@ -164,3 +164,15 @@ def test_plot_draws_a_runs_training_curves(tmp_path):
     assert result.exit_code == 0, result.output
     image = matplotlib.image.imread(tmp_path / "training_curves.png")
     assert image.shape[1] > 3 * image.shape[0] / 2  # two rows of three panels: wider than tall
+
+
+def test_eval_on_a_configs_env_block(tiny_model_dir, tmp_path):
+    """``--config``: the env id, kwargs and held-out task range of a run config."""
+    args = ["eval", "--checkpoint", str(tiny_model_dir), "--config", "configs/household.yaml",
+            "--episodes", "2", "--mode", "choose", "--output", str(tmp_path / "r.json"),
+            "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["environments"][HOUSEHOLD]["task_ids"] == {"start": 1_000_000, "stop": 1_000_002}
+    assert report["results"][HOUSEHOLD]["episodes"] == 2

@@ -55,7 +55,9 @@ def evaluate(
     temperature: Annotated[float | None, typer.Option(help="default: saved")] = None,
     top_p: Annotated[float | None, typer.Option(help="default: saved")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="default: saved")] = None,
-    env_kwargs: Annotated[str | None, typer.Option(help="JSON kwargs for gymnasium.make")] = None,
+    env_kwargs: Annotated[
+        str | None, typer.Option(help="JSON kwargs for gymnasium.make (of every --env)")
+    ] = None,
     workers: Annotated[int, typer.Option(min=0, help="environment worker processes")] = 0,
     slots: Annotated[int, typer.Option(min=1, help="episodes running at once")] = 64,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
@@ -73,25 +75,24 @@ def evaluate(
     """Evaluate a model: success with its 95% interval, per task type, return, length,
     invalid actions, pass@k; JSON (printed, --output), and with --output-dir also Markdown, a
     plot and the episodes (resumed on a rerun)."""
-    from .app import _env_setup, _fail
+    from .app import _fail
 
     if (checkpoint is None) == (endpoint is None):
         _fail("give --checkpoint (a folder or a Hugging Face name) or --endpoint (a URL)")
     if mode not in (None, "generate", "choose"):
         _fail(f"--mode must be generate or choose, got {mode!r}")
     env_block = _load_env_block(config) if config is not None else None
-    env_ids = list(env or []) + ([env_block.id] if env_block else [])
+    env_ids = list(dict.fromkeys(list(env or []) + ([env_block.id] if env_block else [])))
     if not env_ids:
         _fail("give --env ID (one or more) or --config FILE")
     all_imports = list(imports or []) + (env_block.imports if env_block else [])
     if checkpoint is not None:
         _check_checkpoint(checkpoint)
     targets = _targets(
-        env_ids, env_block, env_kwargs, all_imports, checkpoint, task_start, episodes, _env_setup
+        env_ids, env_block, env_kwargs, all_imports, checkpoint, task_start, episodes
     )
-    for path, name in ((output, "--output"),):
-        if path is not None and path.is_dir():
-            _fail(f"{name} {path} is a folder; give a file path for the JSON report")
+    if output is not None and output.is_dir():
+        _fail(f"--output {output} is a folder; give a file path for the JSON report")
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         _fail(f"--output-dir {output_dir} is a file; give a folder")
     settings = {
@@ -180,15 +181,24 @@ def _check_checkpoint(checkpoint: str) -> None:
 
 
 def _targets(
-    env_ids, env_block, env_kwargs, imports, checkpoint, task_start, episodes, env_setup
+    env_ids: list[str],
+    env_block: EnvConfig | None,
+    env_kwargs: str | None,
+    imports: list[str],
+    checkpoint: str | None,
+    task_start: int | None,
+    episodes: int,
 ) -> list[Any]:
+    """Each environment's checked kwargs and task ids (a range past its tasks fails here)."""
     from turngym.algos.eval_run import EvalTarget
     from turngym.envs.registry import check_task_ranges, env_task_count
+
+    from .app import _env_setup
 
     targets = []
     for env_id in env_ids:
         from_config = env_block is not None and env_id == env_block.id
-        kwargs = env_setup(env_id, env_kwargs, imports)
+        kwargs = _env_setup(env_id, env_kwargs, imports)
         if from_config:
             kwargs = {**env_block.make_kwargs(), **kwargs}
         start = task_start
