@@ -136,6 +136,8 @@ def evaluate(
         imports=tuple(all_imports),
         progress=progress,
     )
+    if output_dir is not None and checkpoint is not None:
+        _plot_training_run(Path(checkpoint), output_dir)
     from turngym.algos.metrics import strict_json
 
     text = json.dumps(strict_json(report), indent=2, allow_nan=False)
@@ -214,6 +216,22 @@ def _targets(
         )
         targets.append(EvalTarget(env_id, kwargs, task_ids))
     return targets
+
+
+def _plot_training_run(checkpoint: Path, output_dir: Path) -> None:
+    """The training curves of the run a checkpoint came from (``RUN/checkpoints/iter_N`` or a
+    run folder that is itself the checkpoint), beside the report."""
+    from turngym.algos.metrics import read_metrics
+    from turngym.algos.plots import plot_training_curves
+
+    for run in (checkpoint, checkpoint.parent.parent):
+        if (run / "metrics.jsonl").is_file():
+            try:
+                plot_training_curves(read_metrics(run / "metrics.jsonl"),
+                                     output_dir / "training_curves.png")  # fmt: skip
+            except ValueError:  # a run that logged no curve yet
+                pass
+            return
 
 
 def _saved_eval_start(checkpoint: str | None, env_id: str) -> int:
