@@ -81,7 +81,7 @@ def test_a_rerun_skips_the_logged_episodes_and_refuses_other_settings(tiny_model
 def test_kill_9_loses_at_most_the_episodes_in_flight(tiny_model_dir, tmp_path):
     """A real ``turngym eval`` process, SIGKILLed mid-run: every logged line is a whole episode,
     and the rerun runs exactly the episodes not logged."""
-    out, episodes, slots = tmp_path / "eval", 120, 2
+    out, episodes, slots = tmp_path / "eval", 40, 2
     args = eval_args(tiny_model_dir, out, "--episodes", str(episodes), "--slots", str(slots))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "turngym.cli", *args], env=env,
@@ -89,7 +89,7 @@ def test_kill_9_loses_at_most_the_episodes_in_flight(tiny_model_dir, tmp_path):
     log = out / "episodes.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if log.exists() and log.read_bytes().count(b"\n") >= 10:
+        if log.exists() and log.read_bytes().count(b"\n") >= 5:
             break
         time.sleep(0.05)
     assert process.poll() is None, "the evaluation ended before it could be killed"
@@ -97,7 +97,7 @@ def test_kill_9_loses_at_most_the_episodes_in_flight(tiny_model_dir, tmp_path):
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     survived = EpisodeLog(log).trajectories()  # raises if a whole line were not an episode
-    assert 10 <= len(survived) < episodes
+    assert 5 <= len(survived) < episodes
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"resuming, {len(survived)} of {episodes} episodes already in" in result.stderr
