@@ -288,14 +288,18 @@ def _agent_setup(checkpoint, endpoint, model, api_key_env, settings, seed):
 
 def _checkpoint_identity(checkpoint: str) -> dict[str, Any]:
     """A local folder's resolved path and its weights' size and modification time, so that a
-    report names the exact files it measured."""
+    report names the files it measured and a resumed evaluation of re-trained weights (same
+    folder, new files) is refused rather than mixed."""
     path = Path(checkpoint)
     if not path.is_dir():
         return {"source": "huggingface"}
     weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
     return {
         "path": str(path.resolve()),
-        "weights": {w.name: {"bytes": w.stat().st_size} for w in weights},
+        "weights": {
+            w.name: {"bytes": w.stat().st_size, "modified_ns": w.stat().st_mtime_ns}
+            for w in weights
+        },
     }
 
 
