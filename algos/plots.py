@@ -41,11 +41,12 @@ def plot_success_by_task_type(report: dict[str, Any], path: str | Path) -> Path:
     """One bar per (environment, task type) with its 95% Wilson interval as the error bar."""
     plt = _pyplot()
     labels, rates, low, high = [], [], [], []
+    single = len(report["results"]) == 1  # then the title names the environment
     for env_id, section in report["results"].items():
         groups = section["by_task_type"] or {"all": section}
         for task_type, row in groups.items():
             name = env_id.removeprefix("turngym/")
-            labels.append(f"{name}\n{task_type}" if task_type != "all" else name)
+            labels.append(task_type if single else f"{name}\n{task_type}")
             rates.append(row["success_rate"])
             low.append(row["success_rate"] - row["success_ci95"][0])
             high.append(row["success_ci95"][1] - row["success_rate"])
@@ -61,7 +62,10 @@ def plot_success_by_task_type(report: dict[str, Any], path: str | Path) -> Path:
     )
     axes.set_ylim(0, 1)
     axes.set_ylabel("success rate (95% Wilson interval)")
-    axes.set_title(f"{report.get('model', {}).get('name', '')}", fontsize=9)
+    title = report.get("model", {}).get("name", "")
+    if single:
+        title = f"{title} on {next(iter(report['results']))}"
+    axes.set_title(title, fontsize=9)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=100)
