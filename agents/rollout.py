@@ -15,6 +15,7 @@ count such episodes apart from failures (:func:`lost_episodes`).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,7 @@ def run_episodes(
     progress: bool = False,
     act_wait: float = 0.005,
     expert: bool = False,
+    on_episode_end: Callable[[Trajectory], None] | None = None,
 ) -> list[Trajectory]:
     """Run every episode in ``specs`` to its end; trajectories come back in ``specs`` order.
 
@@ -92,6 +94,8 @@ def run_episodes(
         expert: act with the environment's expert (:meth:`Agent.demonstrate`, on a pool made
             with ``expert=True``) instead of the policy: demonstrations go the same way as
             rollouts.
+        on_episode_end: called with each trajectory as its episode ends (in the order they
+            end), e.g. to write it to disk before the others finish.
         act_wait: after a result arrives, how long to wait for more before calling the policy
             on the episodes that are ready (batching versus latency).
     """
@@ -112,6 +116,8 @@ def run_episodes(
     def finish(slot: int) -> None:
         trajectory = running.pop(slot).trajectory
         finished[trajectory.episode_id] = trajectory
+        if on_episode_end is not None:
+            on_episode_end(trajectory)
         bar.update(1)
         if queue:
             start(slot)
@@ -190,6 +196,8 @@ def _absorb(state: _Running, result: SlotResult) -> bool:
         trajectory.truncated = bool(truncated and not terminated)
         trajectory.final_observation = observation
         trajectory.final_admissible_actions = list(info.get("admissible_actions") or [])
+        if info.get("score") is not None:
+            trajectory.score = float(info["score"])
         return True
     return False
 

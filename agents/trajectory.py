@@ -67,6 +67,7 @@ class Trajectory:
     final_admissible_actions: list[str] = field(default_factory=list)  # at final_observation
     error: str | None = None  # why the episode stopped early (e.g. a crashed worker)
     reward_reasons: dict[str, str] = field(default_factory=dict)  # each scorer's reason
+    score: float | None = None  # the environment's native final score (info["score"]), if any
 
     @property
     def total_return(self) -> float:
@@ -143,6 +144,7 @@ TRAJECTORY_SCHEMA = pa.schema(
         ("final_admissible_actions", pa.list_(pa.string())),
         ("error", pa.string()),
         ("reward_reasons", pa.map_(pa.string(), pa.string())),
+        ("score", pa.float64()),
         ("return", pa.float64()),
         ("length", pa.int32()),
     ]

@@ -1,4 +1,5 @@
-"""Evaluate an agent on held-out tasks: success rate, mean return, mean length, and with a
+"""Evaluate an agent on held-out tasks: success rate with its 95% Wilson interval, mean return,
+mean length, invalid-action rate, the environment's native score, per task type, and with a
 rubric of scorers (``reward.scorers``) each scorer's mean weighted term per episode."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from turngym.agents.rollout import EpisodeSpec, run_episodes
 from turngym.agents.trajectory import Trajectory
 from turngym.rewards.scorers import Rubric
 
+from .eval_stats import wilson_interval
+
 
 @dataclass
 class EvalReport:
@@ -28,20 +31,35 @@ class EvalReport:
     mean_return: float
     mean_length: float
     truncated: int
-    by_task_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_task_type: dict[str, dict[str, Any]] = field(default_factory=dict)
     env_errors: int = 0
     #: per scorer of the evaluation's rubric, the mean weighted term per episode
     reward_terms: dict[str, float] = field(default_factory=dict)
+    successes: int = 0
+    success_ci95: tuple[float, float] = (0.0, 1.0)  # Wilson's 95% interval of success_rate
+    invalid_action_rate: float = 0.0  # over all turns
+    mean_score: float | None = None  # the environment's native score (WebShop), when it has one
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        row["success_ci95"] = list(self.success_ci95)
+        if self.mean_score is None:
+            del row["mean_score"]
+        return row
 
     def summary(self) -> str:
         lost = f", {self.env_errors} lost to environment errors" if self.env_errors else ""
+        score = "" if self.mean_score is None else f", mean score {self.mean_score:.3f}"
         return (
-            f"success {self.success_rate:.1%} over {self.episodes} episodes "
-            f"(mean return {self.mean_return:.3f}, mean length {self.mean_length:.1f}{lost})"
+            f"success {format_rate(self.success_rate, self.success_ci95)} over "
+            f"{self.episodes} episodes (mean return {self.mean_return:.3f}, mean length "
+            f"{self.mean_length:.1f}{score}{lost})"
         )
+
+
+def format_rate(rate: float, interval: tuple[float, float] | list[float]) -> str:
+    """``27.3% [22.6%, 32.6%]``: a success rate and its 95% interval."""
+    return f"{rate:.1%} [{interval[0]:.1%}, {interval[1]:.1%}]"
 
 
 def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
@@ -51,19 +69,42 @@ def summarize(env_id: str, trajectories: list[Trajectory]) -> EvalReport:
     by_type: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajectories:
         by_type[t.task_type or "all"].append(t)
+    turns = [turn for t in trajectories for turn in t.turns]
+    successes = sum(t.won for t in trajectories)
+    scored = any(t.score is not None for t in trajectories)  # the environment has a score
     return EvalReport(
         env_id=env_id,
         episodes=count,
-        success_rate=sum(t.won for t in trajectories) / max(count, 1),
+        success_rate=successes / max(count, 1),
         mean_return=sum(t.return_ for t in trajectories) / max(count, 1),
         mean_length=sum(t.length for t in trajectories) / max(count, 1),
         truncated=sum(t.truncated for t in trajectories),
-        by_task_type={
-            name: {"episodes": len(ts), "success_rate": sum(t.won for t in ts) / len(ts)}
-            for name, ts in sorted(by_type.items())
-        },
+        by_task_type={name: _outcomes(ts, scored) for name, ts in sorted(by_type.items())},
         env_errors=len(lost),
+        successes=successes,
+        success_ci95=wilson_interval(successes, count),
+        invalid_action_rate=sum(not turn.valid for turn in turns) / max(len(turns), 1),
+        mean_score=_mean_score(trajectories) if scored else None,
     )
+
+
+def _outcomes(trajectories: list[Trajectory], scored: bool) -> dict[str, Any]:
+    successes = sum(t.won for t in trajectories)
+    row = {
+        "episodes": len(trajectories),
+        "successes": successes,
+        "success_rate": successes / len(trajectories),
+        "success_ci95": list(wilson_interval(successes, len(trajectories))),
+    }
+    if scored:
+        row["mean_score"] = _mean_score(trajectories)
+    return row
+
+
+def _mean_score(trajectories: list[Trajectory]) -> float:
+    """Mean native score; an episode that never reached a scored end (WebShop without Buy
+    Now) scores 0."""
+    return sum(t.score or 0.0 for t in trajectories) / max(len(trajectories), 1)
 
 
 def evaluate_agent(

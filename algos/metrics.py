@@ -1,9 +1,11 @@
-"""Training metrics to a JSONL file and TensorBoard."""
+"""Training metrics to a JSONL file, TensorBoard and, when installed and configured, Weights &
+Biases (``pip install wandb`` and set ``WANDB_PROJECT``; ``WANDB_MODE=offline`` works too)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +44,41 @@ class MetricsLogger:
 
             purge = None if resume_after is None else resume_after + 1
             self._writer = SummaryWriter(str(self.output_dir / "tensorboard"), purge_step=purge)
+        self._wandb = start_wandb(self.output_dir)
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"iteration": step, **metrics}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(_json_line(row))
+        scalars = {key: value for key, value in metrics.items()
+                   if isinstance(value, (int, float)) and math.isfinite(value)}  # fmt: skip
         if self._writer is not None:
-            for key, value in metrics.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    self._writer.add_scalar(key, value, step)
+            for key, value in scalars.items():
+                self._writer.add_scalar(key, value, step)
             self._writer.flush()
+        if self._wandb is not None:
+            self._wandb.log({**scalars, "iteration": step})
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def start_wandb(output_dir: Path) -> Any:
+    """A Weights & Biases run named after the run folder when ``wandb`` is installed and
+    ``WANDB_PROJECT`` is set (wandb reads its other settings, e.g. ``WANDB_MODE``, itself);
+    otherwise None. wandb is optional: turngym does not depend on it."""
+    project = os.environ.get("WANDB_PROJECT")
+    if not project:
+        return None
+    try:
+        import wandb
+    except ImportError:
+        return None
+    return wandb.init(project=project, name=output_dir.name, dir=str(output_dir))
 
 
 def _json_line(row: dict[str, Any]) -> str:
@@ -85,7 +108,10 @@ def log_evaluation(logger: MetricsLogger, iteration: int, report: Any) -> None:
     logger.log(iteration, {
         "eval/success_rate": report.success_rate,
         "eval/mean_return": report.mean_return,
+        "eval/success_rate_ci95_low": report.success_ci95[0],
+        "eval/success_rate_ci95_high": report.success_ci95[1],
         "eval/mean_length": report.mean_length,
+        "eval/invalid_action_rate": report.invalid_action_rate,
         "eval/env_errors": report.env_errors,
         **{f"eval/reward/{name}": value for name, value in report.reward_terms.items()},
     })  # fmt: skip

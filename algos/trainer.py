@@ -125,11 +125,10 @@ class Trainer:
             self._evaluate()
         checkpoint = self.save_checkpoint()
         self.close()
-        return {
-            "before": self.eval_history[0],
-            "after": self.eval_history[-1],
-            "checkpoint": str(checkpoint),
-        }
+        result = {"before": self.eval_history[0], "after": self.eval_history[-1]}
+        if self.config.warm_start.expert_tasks and len(self.eval_history) > 2:
+            result["warm_start"] = self.eval_history[1]  # after behaviour cloning, before RL
+        return {**result, "checkpoint": str(checkpoint)}
 
     def train_iteration(self, iteration: int) -> dict[str, float]:
         cfg = self.config
@@ -164,6 +163,8 @@ class Trainer:
         metrics["time/rollout_s"] = rollout_seconds
         metrics["time/iteration_s"] = time.perf_counter() - start
         metrics["time/env_steps_per_s"] = steps / max(rollout_seconds, 1e-9)
+        tokens = sum(len(u.prompt_ids) + len(u.response_ids) for t in trajectories for u in t.turns)
+        metrics["time/tokens_per_s"] = tokens / max(rollout_seconds, 1e-9)  # prompt + response
         self.metrics.log(iteration + 1, metrics)
         return metrics
 
@@ -185,7 +186,10 @@ class Trainer:
             ).tolist()
             seed = iteration if rounds == 1 else iteration * rounds + round_index
             batch = run_episodes(
-                self.agent, self.pool, group_episodes(task_ids, rollout.group_size, seed)
+                self.agent,
+                self.pool,
+                group_episodes(task_ids, rollout.group_size, seed),
+                progress=cfg.train.progress,
             )
             groups = [
                 batch[i : i + rollout.group_size] for i in range(0, len(batch), rollout.group_size)
@@ -310,9 +314,13 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         self.model.train()
+        batches = algo.epochs * -(-len(samples) // algo.minibatch_size)
+        bar = tqdm(total=batches, desc="update", disable=not self.config.train.progress,
+                   leave=False)  # fmt: skip
         for _ in range(algo.epochs):
             order = torch.randperm(len(samples), generator=generator).tolist()
             for begin in range(0, len(order), algo.minibatch_size):
+                bar.update(1)
                 batch = order[begin : begin + algo.minibatch_size]
                 denominator = aggregation_denominator(
                     [len(samples[i].old_logprobs) for i in batch],
@@ -329,6 +337,7 @@ class Trainer:
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
+        bar.close()
         self.model.eval()
         return {key: value / max(count, 1) for key, value in sums.items()}
 
@@ -419,6 +428,7 @@ class Trainer:
             task_ids,
             cfg.train.seed,
             rubric=self.evaluation_rubric,
+            progress=cfg.train.progress,
         )
 
     @property

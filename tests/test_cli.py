@@ -59,9 +59,11 @@ def test_train_then_eval_a_checkpoint(tmp_path):
     report_path = tmp_path / "report.json"
     result = runner.invoke(app, ["eval", "--checkpoint", str(checkpoint), "--env",
                                  "turngym/Household-v0", "--episodes", "5",
-                                 "--output", str(report_path)])  # fmt: skip
+                                 "--output", str(report_path), "--output-dir",
+                                 str(tmp_path / "eval")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(report_path.read_text())
+    assert (tmp_path / "eval" / "training_curves.png").is_file()  # the run's, beside the report
+    report = json.loads(report_path.read_text())["results"]["turngym/Household-v0"]
     assert report["episodes"] == 5 and 0 <= report["success_rate"] <= 1
     assert report["by_task_type"]["pick_and_place_simple"]["episodes"] == 5
 
@@ -79,7 +81,8 @@ def assert_eval_runs_on(checkpoint, report_path):
                                  "turngym/Household-v0", "--episodes", "3",
                                  "--output", str(report_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(report_path.read_text())["episodes"] == 3
+    report = json.loads(report_path.read_text())
+    assert report["results"]["turngym/Household-v0"]["episodes"] == 3
 
 
 TINY_PREFERENCE = [  # a 1-layer, 32-wide model and a handful of episodes: seconds of work

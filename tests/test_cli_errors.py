@@ -90,6 +90,24 @@ CASES = {  # name: (arguments, with {good}, {out}, ... filled in; a fragment the
     "alfworld without data": (["eval", "--checkpoint", "{good}", "--env", "turngym/ALFWorld-v0",
                                "--env-kwargs", '{"split": "valid_seen", "data_dir": "{out}"}'],
                               "no ALFWorld games for split 'valid_seen'"),
+    "eval missing checkpoint": (["eval", "--checkpoint", "/no/such/model", "--env",
+                                 "turngym/Household-v0"], "/no/such/model: no such folder"),
+    "eval no model": (["eval", "--env", "turngym/Household-v0"], "give --checkpoint"),
+    "eval endpoint down": (["eval", "--endpoint", "http://127.0.0.1:{port}/v1", "--env",
+                            "turngym/Household-v0"], "/models is not reachable"),
+    "eval endpoint, unknown env": (["eval", "--endpoint", "http://127.0.0.1:{port}/v1", "--env",
+                                    "turngym/Nope-v0"], "unknown env id"),
+    "eval --output-dir is a file": (["eval", "--checkpoint", "{good}", "--env",
+                                     "turngym/Household-v0", "--output-dir", "{afile}"],
+                                    "is a file"),
+    "eval --config typo": (["eval", "--checkpoint", "{good}", "--config", "{bad_env_yaml}"],
+                           "env.kwargs: turngym/Household-v0 takes no"),
+    "compare another version": (["compare", "{old_report}", "{old_report}"],
+                                "format 'turngym-eval-report/0' (turngym 0.0.1)"),
+    "compare one report": (["compare", "{old_report}"], "two or more reports"),
+    "view nothing there": (["view", "{out}"], "holds no episodes"),
+    "view missing": (["view", "/no/such/run"], "no such run folder"),
+    "plot nothing there": (["plot", "{out}"], "no metrics.jsonl"),
 }  # fmt: skip
 
 
@@ -109,10 +127,16 @@ def test_a_bad_input_gives_one_error_line(case, models, guess_module, tmp_path):
     arguments, fragment = CASES[case]
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("env:\n  id: [turngym/Household-v0\n")
+    bad_env_yaml = tmp_path / "bad_env.yaml"
+    bad_env_yaml.write_text("env:\n  id: turngym/Household-v0\n  kwargs: {colour: 1}\n")
+    old_report = tmp_path / "old_report.json"
+    old_report.write_text(json.dumps({"format": "turngym-eval-report/0",
+                                      "turngym_version": "0.0.1", "results": {}}))
     out = tmp_path / "out"
     out.mkdir()
     fill = {**{k: str(v) for k, v in models.items()}, "out": str(out), "port": closed_port(),
-            "bad_yaml": str(bad_yaml), "guess_module": str(guess_module)}  # fmt: skip
+            "bad_yaml": str(bad_yaml), "guess_module": str(guess_module),
+            "bad_env_yaml": str(bad_env_yaml), "old_report": str(old_report)}  # fmt: skip
     args = []
     for argument in arguments:
         if argument.startswith("ALFWORLD:"):
@@ -136,7 +160,7 @@ def test_eval_output_into_a_missing_folder_creates_it(models, tmp_path):
                                  "turngym/Household-v0", "--episodes", "2",
                                  "--output", str(report)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(report.read_text())["episodes"] == 2
+    assert json.loads(report.read_text())["results"]["turngym/Household-v0"]["episodes"] == 2
 
 
 def test_the_readme_custom_env_trains_and_evaluates_from_the_cli(guess_module, tmp_path):
@@ -160,5 +184,5 @@ def test_the_readme_custom_env_trains_and_evaluates_from_the_cli(guess_module, t
                                  "turngym/GuessNumber-v0", "--import", str(module),
                                  "--workers", "1", "--episodes", "2"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["results"]["turngym/GuessNumber-v0"]
     assert report["episodes"] == 2 and report["env_errors"] == 0

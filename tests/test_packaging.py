@@ -30,7 +30,7 @@ def test_wheel_maps_the_folders_into_the_namespace(tmp_path):
                 "agents/backends/base.py", "envs/alfworld/env.py", "cli/app.py",
                 "common/chat_client.py", "envs/webshop/text_env.py",
                 "envs/webshop/templates/item_page.html",
-                "envs/webshop/static/style.css"]  # fmt: skip
+                "envs/webshop/static/style.css", "algos/viewer_template.html"]  # fmt: skip
     for module in expected:
         assert f"turngym/{module}" in names
     unpacked = tmp_path / "site"

@@ -50,6 +50,16 @@ def test_training_writes_checkpoints_metrics_and_tensorboard(tmp_path):
     assert [r["iteration"] for r in train_rows] == [1, 2]
     assert all(r["rollout/episodes"] == 8 for r in train_rows)
     assert [r["iteration"] for r in rows if "eval/success_rate" in r] == [0, 2]
+    training_view = ["rollout/success_rate", "rollout/mean_return", "rollout/invalid_action_rate",
+                     "loss/approx_kl_old", "policy/entropy", "loss/clip_fraction",
+                     "step_groups/mean_size", "time/tokens_per_s",
+                     "time/env_steps_per_s"]  # fmt: skip
+    # an iteration whose groups all tie takes no optimizer step, and logs no loss/* or policy/*
+    assert all(any(key in row for row in train_rows) for key in training_view)
+    assert all(row["time/tokens_per_s"] > row["time/env_steps_per_s"] > 0 for row in train_rows)
+    for row in (r for r in rows if "eval/success_rate" in r):
+        assert row["eval/success_rate_ci95_low"] <= row["eval/success_rate"]
+        assert row["eval/success_rate"] <= row["eval/success_rate_ci95_high"]
     assert list((tmp_path / "tensorboard").iterdir())
     assert result["before"]["episodes"] == result["after"]["episodes"] == 6
 

@@ -7,6 +7,7 @@ turngym preference configs/dmpo.yaml algo.loss=dpo
 turngym preference configs/online_dpo.yaml online.iterations=20
 turngym pipeline configs/pipeline_household.yaml
 turngym eval --checkpoint runs/household/checkpoints/iter_00060 --env turngym/Household-v0
+turngym compare A/report.json B/report.json | turngym view A | turngym plot runs/household
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Annotated, Any
 
 import gymnasium as gym
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -28,6 +28,8 @@ from turngym.cli.pipeline import app as pipeline_app
 from turngym.config.run import ConfigError
 from turngym.envs.webshop.cli import app as webshop_app
 
+from .evaluation import evaluate
+from .reports import COMMANDS as REPORT_COMMANDS
 from .reward_model import reward_model
 from .serve import serve
 
@@ -187,12 +189,17 @@ def train(
         f"training {run.env.id} with {run.algo.advantage} -> {run.train.output_dir}", markup=False
     )
     result = Trainer(run).train()
-    before, after = result["before"], result["after"]
+    after = result["after"]
+    stages = [(result["before"], "before training")]
+    if "warm_start" in result:
+        stages.append((result["warm_start"], "after the warm start"))
+    stages.append((after, f"after {after['iteration']} iterations"))
     console.print(
-        f"success rate on {after['episodes']} held-out episodes: "
-        f"{before['success_rate']:.1%} before training -> {after['success_rate']:.1%} after "
-        f"{after['iteration']} iterations\ncheckpoint: {result['checkpoint']}",
+        f"success rate on {after['episodes']} held-out episodes [95% Wilson interval]: "
+        + " -> ".join(f"{_rate(row)} {label}" for row, label in stages)
+        + f"\ncheckpoint: {result['checkpoint']}",
         markup=False,
+        soft_wrap=True,
     )
     write_json(Path(run.train.output_dir, "result.json"), result)
 
@@ -219,88 +226,28 @@ def preference(
     result = run_preference(run)
     labels = {"before": "before", "warm_start": "after warm start", "after": f"after {algo}"}
     stages = " -> ".join(
-        f"{result[stage]['success_rate']:.1%} {label}"
-        for stage, label in labels.items()
-        if stage in result
+        f"{_rate(result[stage])} {label}" for stage, label in labels.items() if stage in result
     )
     console.print(
-        f"success rate on {result['after']['episodes']} held-out episodes: {stages}\n"
+        f"success rate on {result['after']['episodes']} held-out episodes [95% Wilson "
+        f"interval]: {stages}\n"
         f"checkpoint: {result['checkpoint']}",
         markup=False,
         soft_wrap=True,
     )
 
 
-@app.command("eval")
-@reports_errors
-def evaluate(
-    checkpoint: Annotated[Path, typer.Option(help="a save_pretrained folder")],
-    env: Annotated[str, typer.Option(help="environment id")],
-    episodes: Annotated[int, typer.Option(min=1, help="held-out episodes")] = 100,
-    task_start: Annotated[
-        int | None, typer.Option(help="first task id (default: the run's eval tasks, else 0)")
-    ] = None,
-    mode: Annotated[str | None, typer.Option(help="generate or choose (default: saved)")] = None,
-    temperature: Annotated[float | None, typer.Option(help="default: saved")] = None,
-    env_kwargs: Annotated[str | None, typer.Option(help="JSON kwargs for gymnasium.make")] = None,
-    workers: Annotated[int, typer.Option(min=0, help="environment worker processes")] = 0,
-    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
-    output: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
-    imports: ImportOption = None,
-) -> None:
-    """Evaluate a checkpoint: success rate, mean return and length, as JSON."""
-    if not (checkpoint / "config.json").exists():
-        _fail(f"--checkpoint {checkpoint} is not a save_pretrained folder (no config.json)")
-    if mode not in (None, "generate", "choose"):
-        _fail(f"--mode must be generate or choose, got {mode!r}")
-    kwargs = _env_setup(env, env_kwargs, imports)
-    if output is not None:  # before the work, so that its results have somewhere to go
-        if output.is_dir():
-            _fail(f"--output {output} is a folder; give a file path for the JSON report")
-        output.parent.mkdir(parents=True, exist_ok=True)
-    if task_start is None:
-        task_start = _saved_eval_start(checkpoint, env)
-    task_ids = list(range(task_start, task_start + episodes))
+def _rate(evaluation: dict[str, Any]) -> str:
+    """``27.3% [22.6%, 32.6%]`` from an evaluation's row (an older run's row, without its
+    interval, gets it from its counts)."""
+    from turngym.algos.eval_stats import wilson_interval
+    from turngym.algos.evaluate import format_rate
 
-    from turngym.envs.registry import check_task_ranges, env_task_count
-
-    check_task_ranges(env, env_task_count(env, kwargs), {"--task-start/--episodes": range(
-        task_ids[0], task_ids[-1] + 1)})  # fmt: skip
-    import torch
-
-    from turngym.agents import Agent, AgentConfig, EnvPool
-    from turngym.agents.backends import make_backend
-    from turngym.algos.evaluate import evaluate_agent
-
-    agent_config = AgentConfig.load(checkpoint)
-    agent_config.mode = mode or agent_config.mode
-    if temperature is not None:
-        agent_config.temperature = temperature
-    torch.manual_seed(seed)
-    backend = make_backend(name_or_path=checkpoint)
-    agent = Agent(backend, backend.tokenizer, agent_config, seed=seed)
-    with EnvPool(env, kwargs, 64, workers, imports=imports or ()) as pool:
-        report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=True)
-    from turngym.algos.metrics import strict_json
-
-    text = json.dumps(
-        strict_json({**report.to_dict(), "checkpoint": str(checkpoint)}), indent=2, allow_nan=False
+    rate = evaluation["success_rate"]
+    interval = evaluation.get("success_ci95") or wilson_interval(
+        round(rate * evaluation["episodes"]), evaluation["episodes"]
     )
-    if output is not None:
-        output.write_text(text)
-    print(text)
-    if report.env_errors:
-        typer.echo(f"warning: {report.env_errors} episodes lost to environment errors, not counted "
-                   "in success_rate", err=True)  # fmt: skip
-
-
-def _saved_eval_start(checkpoint: Path, env_id: str) -> int:
-    saved = checkpoint / "run_config.yaml"
-    if saved.exists():
-        run = yaml.safe_load(saved.read_text())
-        if run.get("env", {}).get("id") == env_id:
-            return int(run["env"]["eval_tasks"]["start"])
-    return 0
+    return format_rate(rate, interval)
 
 
 @app.command("build-tiny")
@@ -326,6 +273,9 @@ def build_tiny(
 
 app.command("serve")(reports_errors(serve))  # turngym serve CHECKPOINT --port N
 app.command("reward-model")(reports_errors(reward_model))  # turngym reward-model CONFIG
+app.command("eval")(reports_errors(evaluate))  # turngym eval --checkpoint DIR --env ID
+for _name, _command in REPORT_COMMANDS.items():  # turngym compare | view | plot
+    app.command(_name)(reports_errors(_command))
 
 
 if __name__ == "__main__":

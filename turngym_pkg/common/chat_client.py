@@ -61,12 +61,18 @@ class ChatClient:
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Raise ``ConnectionError`` (naming the URL and the cause) unless a server answers at
         ``{base_url}/models``; any HTTP answer, an error status included, means one is there."""
+        self.list_models(timeout)
+
+    def list_models(self, timeout: float = 10.0) -> list[str]:
+        """The model ids ``{base_url}/models`` lists (empty when the server answers it with an
+        error status); ``ConnectionError``, naming the URL and the cause, when none answers."""
         import openai
 
         try:
-            self._client.with_options(timeout=timeout, max_retries=0).models.list()
+            listing = self._client.with_options(timeout=timeout, max_retries=0).models.list()
+            return [model.id for model in listing]
         except openai.APIStatusError:
-            return
+            return []
         except openai.APIConnectionError as error:
             cause = error.__cause__ or error
             raise ConnectionError(
