@@ -130,8 +130,9 @@ def test_a_bad_input_gives_one_error_line(case, models, guess_module, tmp_path):
     bad_env_yaml = tmp_path / "bad_env.yaml"
     bad_env_yaml.write_text("env:\n  id: turngym/Household-v0\n  kwargs: {colour: 1}\n")
     old_report = tmp_path / "old_report.json"
-    old_report.write_text(json.dumps({"format": "turngym-eval-report/0",
-                                      "turngym_version": "0.0.1", "results": {}}))
+    old_report.write_text(
+        json.dumps({"format": "turngym-eval-report/0", "turngym_version": "0.0.1", "results": {}})
+    )
     out = tmp_path / "out"
     out.mkdir()
     fill = {**{k: str(v) for k, v in models.items()}, "out": str(out), "port": closed_port(),
