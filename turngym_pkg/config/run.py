@@ -58,6 +58,7 @@ from .algorithms import (
     TDPOConfig,
     sequence_norm_constant,
 )
+from .deepspeed import EngineConfig
 
 
 class ConfigError(ValueError):
@@ -371,7 +372,23 @@ class RunConfig(Strict):
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="training engine")
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _deepspeed_runs_the_policy_only(self) -> RunConfig:
+        """The DeepSpeed engine trains the policy; the critic (gae) and the warm start have
+        engines of their own on the same module, which ZeRO's partitions would not see."""
+        if self.engine.kind != "deepspeed":
+            return self
+        if self.algo.advantage == "gae":
+            raise ValueError("algo.advantage='gae' trains a critic beside the policy, which the "
+                             "deepspeed engine does not; use engine.kind: torch")  # fmt: skip
+        if self.warm_start.expert_tasks:
+            raise ValueError("warm_start.expert_tasks with engine.kind: deepspeed: warm-start "
+                             "in a torch run first and give its checkpoint as "
+                             "model.name_or_path")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _explicit_norm_constant(self) -> RunConfig:
