@@ -188,7 +188,8 @@ def train(
         f"{after['iteration']} iterations\ncheckpoint: {result['checkpoint']}",
         markup=False,
     )
-    write_json(Path(run.train.output_dir, "result.json"), result)
+    if os.environ.get("RANK", "0") == "0":  # several ranks (deepspeed, torchrun): rank 0 writes
+        write_json(Path(run.train.output_dir, "result.json"), result)
 
 
 @app.command()
