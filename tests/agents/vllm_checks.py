@@ -93,6 +93,33 @@ def backend_checks(model_dir: str) -> dict[str, float]:
     return out
 
 
+def tied_embedding_checks(model_dir: str) -> dict[str, float]:
+    """The sync with tied input and output embeddings (Qwen2.5-0.5B ties them): a model whose
+    ``lm_head`` is its embedding matrix, moved after the engine started, then synced."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from turngym.agents.backends import make_backend
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    config = AutoModelForCausalLM.from_pretrained(model_dir).config
+    config.tie_word_embeddings = True
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    tied = model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    backend = make_backend("vllm", model=model, tokenizer=tokenizer, options={"max_model_len": 256})
+    before = backend.score(PROMPTS, CONTINUATIONS)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    backend.load_weights(model.state_dict())
+    expected = transformers_scores(model, PROMPTS, CONTINUATIONS)
+    return {
+        "tied_model_is_tied": float(tied),
+        "tied_moved": max_gap(before, expected),
+        "tied_gap_after_sync": max_gap(backend.score(PROMPTS, CONTINUATIONS), expected),
+    }
+
+
 def trainer_checks(run_dir: str) -> dict[str, float]:
     """The on-policy trainer with ``model.backend: vllm``: rollouts on the engine, and after the
     update the engine holds the trainer's new weights."""
@@ -120,5 +147,10 @@ def trainer_checks(run_dir: str) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = {**backend_checks(sys.argv[1]), **trainer_checks(sys.argv[2])}
+    model_dir, run_dir = sys.argv[1:3]
+    results = {
+        **backend_checks(model_dir),
+        **tied_embedding_checks(model_dir),
+        **trainer_checks(run_dir),
+    }
     print("VLLM_CHECKS " + json.dumps(results))
