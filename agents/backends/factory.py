@@ -18,6 +18,8 @@ from .base import InferenceBackend
 
 #: the engines ``make_backend`` knows (read by config validation, which imports no torch)
 BACKEND_KINDS = ("transformers", "vllm")
+#: ``vllm.LLM`` keywords turngym sets itself (``options`` may give any other)
+VLLM_OWNED_OPTIONS = ("model", "tokenizer", "dtype", "seed", "logprobs_mode")
 
 
 def make_backend(

@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Generation
-
-#: engine options turngym sets itself (the rest of ``vllm.LLM``'s keywords pass through)
-OWNED_OPTIONS = ("model", "tokenizer", "dtype", "seed", "logprobs_mode")
+from .factory import VLLM_OWNED_OPTIONS
 
 
 class VLLMBackend:
@@ -54,7 +52,7 @@ class VLLMBackend:
         options: dict[str, Any] | None = None,
     ):
         options = dict(options or {})
-        owned = sorted(set(options) & set(OWNED_OPTIONS))
+        owned = sorted(set(options) & set(VLLM_OWNED_OPTIONS))
         if owned:
             raise ValueError(f"vLLM options {owned} are set by turngym; remove them")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # weights by reference
@@ -70,13 +68,16 @@ class VLLMBackend:
             ) from error
 
         self.name_or_path = str(name_or_path)
-        self.llm = LLM(
-            model=self.name_or_path,
-            dtype=dtype,
-            seed=seed,
-            logprobs_mode="processed_logprobs",
-            **options,
-        )
+        try:
+            self.llm = LLM(
+                model=self.name_or_path,
+                dtype=dtype,
+                seed=seed,
+                logprobs_mode="processed_logprobs",
+                **options,
+            )
+        except TypeError as error:  # an option vLLM does not know
+            raise ValueError(f"model.vllm: {error}") from error
         self.tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
         self.eos_token_id = self.tokenizer.eos_token_id
 

@@ -47,6 +47,23 @@ def test_vllm_is_a_backend_kind_config_accepts():
     assert load_config(None, ["model.backend=vllm"]).model.backend == "vllm"
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.vllm.max_model_len=256"], "model.vllm is read only with backend: vllm"),
+        (["model.backend=vllm", "model.vllm.dtype=half"], "model.vllm sets dtype"),
+        (["model.backend=vllm", "model.vllm.seed=1"], "model.vllm sets seed"),
+        (["model.backend=vlm"], "unknown inference backend"),
+    ],
+)
+def test_vllm_config_mistakes_fail_at_start_naming_the_field(overrides, message):
+    from turngym.config.run import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="config error at model") as error:
+        load_config(None, overrides)
+    assert message in str(error.value)
+
+
 def test_scores_match_the_transformers_model(checks):
     assert checks["score_gap_before_sync"] < TOLERANCE
     assert checks["candidates_gap"] < TOLERANCE
