@@ -90,6 +90,7 @@ class Trainer:
             tokenizer=self.tokenizer,
             share_weights=engine.kind == "torch",
             seed=config.train.seed,
+            options=config.model.vllm,
         )
         self.engine = make_engine(
             engine.kind,

@@ -108,3 +108,44 @@ def test_the_checkpoint_is_a_save_pretrained_folder(runs, stage):
     model = AutoModelForCausalLM.from_pretrained(folder)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert not model.config.tie_word_embeddings
+
+
+def test_two_nodes_of_one_rank_each_step_like_one_rank(runs, tmp_path):
+    """What one host allows of a multi-node run: two launchers (--nnodes 2, one rank each,
+    node ranks 0 and 1) meeting over TCP at 127.0.0.1, with ZeRO-3."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = str(tmp_path / "nodes-{stage}.pt")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                f"--node_rank={node}",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                str(WORKER),
+                "--stage",
+                "3",
+                "--out",
+                out,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for node in (0, 1)
+    ]
+    errors = [node.communicate(timeout=900)[1] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), errors[0][-3000:] + errors[1][-3000:]
+    two_nodes, one = torch.load(out.format(stage=3)), runs["one"][3]
+    assert two_nodes["losses"] == pytest.approx(one["losses"], rel=1e-6)
+    assert weight_gap(one["weights"], two_nodes["weights"]) < WEIGHT_TOLERANCE
