@@ -10,8 +10,10 @@ aggregation (TRL's ``dapo``), no KL term, one optimizer step per batch (AdamW, l
 A step is everything from sampling to the optimizer step (turngym: ``Trainer.train_iteration``;
 TRL: one ``Trainer`` step, timed by a callback). Each side runs in its own process; after
 ``--warmup`` steps its peak resident memory is reset (``/proc/self/clear_refs``) and the next
-``--steps`` are timed. Printed: seconds per step and peak RSS during the timed steps, and the
-ratios (steps/s ours / TRL's; peak ours / TRL's).
+``--steps`` are timed, each on its own; ``--rounds`` pairs of processes alternate ours and TRL's,
+so that a changing load hits both. Printed: steps per second from the median and the fastest
+step, the peak RSS during the timed steps, and the ratios (steps/s ours / TRL's; peak ours /
+TRL's).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/grpo_vs_trl.py     # needs the bench extra (trl)
 """
@@ -77,11 +79,11 @@ def run_ours(args) -> dict[str, float]:
     for iteration in range(args.warmup):
         trainer.train_iteration(iteration)
     reset_peak_memory()
-    start = time.perf_counter()
-    rewards = []
+    rewards, seconds = [], []
     for iteration in range(args.warmup, args.warmup + args.steps):
+        start = time.perf_counter()
         rewards.append(trainer.train_iteration(iteration)["rollout/mean_return"])
-    seconds = (time.perf_counter() - start) / args.steps
+        seconds.append(time.perf_counter() - start)
     peak = peak_memory_mb()
     trainer.close()
     return {"step_s": seconds, "peak_mb": peak, "reward_mean": sum(rewards) / len(rewards)}
@@ -139,12 +141,22 @@ def run_trl(args) -> dict[str, float]:
         callbacks=[timer],
     )
     trainer.train()
-    timed = timer.seconds[args.warmup :]
     rewards = timer.rewards or [float("nan")]
     return {
-        "step_s": sum(timed) / len(timed),
+        "step_s": timer.seconds[args.warmup :],
         "peak_mb": peak_memory_mb(),
         "reward_mean": sum(rewards) / len(rewards),
+    }
+
+
+def summary(runs: list[dict]) -> dict[str, float]:
+    """Median and fastest step over every timed step of every round; the largest peak RSS."""
+    steps = sorted(t for run in runs for t in run["step_s"])
+    return {
+        "median_s": steps[len(steps) // 2],
+        "best_s": steps[0],
+        "peak_mb": max(run["peak_mb"] for run in runs),
+        "reward_mean": sum(run["reward_mean"] for run in runs) / len(runs),
     }
 
 
@@ -156,6 +168,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="ours-then-TRL process pairs")
     parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -171,26 +184,29 @@ def main() -> None:
 
     out = tempfile.mkdtemp(prefix="grpo-vs-trl-")
     model = build_tiny_model(f"{out}/model")
-    results = {}
-    for side in ("ours", "trl"):
-        command = [sys.executable, __file__, "--side", side, "--model", str(model), "--out", out]
-        for name in ("prompts", "group", "max_new_tokens", "warmup", "steps", "threads"):
-            command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-        done = subprocess.run(command, capture_output=True, text=True)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not lines:
-            sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
-        results[side] = json.loads(lines[-1].removeprefix("RESULT "))
-    ours, trl = results["ours"], results["trl"]
+    results = {"ours": [], "trl": []}
+    for round_index in range(args.rounds):  # alternating, so that changing load hits both
+        for side in ("ours", "trl"):
+            command = [sys.executable, __file__, "--side", side, "--model", str(model),
+                       "--out", f"{out}/round{round_index}"]  # fmt: skip
+            for name in ("prompts", "group", "max_new_tokens", "warmup", "steps", "threads"):
+                command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+            done = subprocess.run(command, capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode or not lines:
+                sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
+            results[side].append(json.loads(lines[-1].removeprefix("RESULT ")))
+    ours, trl = (summary(results[side]) for side in ("ours", "trl"))
     print(f"tiny Qwen2, CPU, torch threads {args.threads}; {args.prompts} prompts x {args.group} "
-          f"completions of <= {args.max_new_tokens} tokens per step; {args.steps} timed steps "
-          f"after {args.warmup} warm-up")  # fmt: skip
-    print(f"{'':>22} {'turngym':>9} {'TRL':>9} {'ratio':>7}")
-    print(f"{'steps per second':>22} {1 / ours['step_s']:>9.3f} {1 / trl['step_s']:>9.3f} "
-          f"{trl['step_s'] / ours['step_s']:>6.2f}x")  # fmt: skip
-    print(f"{'peak RSS (MB)':>22} {ours['peak_mb']:>9.0f} {trl['peak_mb']:>9.0f} "
+          f"completions of <= {args.max_new_tokens} tokens per step; {args.rounds} rounds of "
+          f"{args.steps} timed steps after {args.warmup} warm-up, per side")  # fmt: skip
+    print(f"{'':>26} {'turngym':>9} {'TRL':>9} {'ratio':>7}")
+    for key, label in (("median_s", "steps/s (median step)"), ("best_s", "steps/s (fastest step)")):
+        print(f"{label:>26} {1 / ours[key]:>9.3f} {1 / trl[key]:>9.3f} "
+              f"{trl[key] / ours[key]:>6.2f}x")  # fmt: skip
+    print(f"{'peak RSS (MB)':>26} {ours['peak_mb']:>9.0f} {trl['peak_mb']:>9.0f} "
           f"{ours['peak_mb'] / trl['peak_mb']:>6.2f}x")  # fmt: skip
-    print(f"{'mean reward':>22} {ours['reward_mean']:>9.3f} {trl['reward_mean']:>9.3f}")
+    print(f"{'mean reward':>26} {ours['reward_mean']:>9.3f} {trl['reward_mean']:>9.3f}")
 
 
 if __name__ == "__main__":
