@@ -99,8 +99,11 @@ def deepspeed_settings(
         params = {"lr": learning_rate, "weight_decay": weight_decay, "torch_adam": True}
         settings["optimizer"] = {"type": "AdamW", "params": params}
     offload = settings.get("zero_optimization", {}).get("offload_optimizer", {})
-    if offload.get("device", "none") != "none":
-        # DeepSpeedCPUAdam (compiled on first use) is what ZeRO-Offload steps with
+    if offload.get("device", "none") != "none" and settings.get(
+        "zero_force_ds_cpu_optimizer", True
+    ):
+        # ZeRO-Offload steps with DeepSpeedCPUAdam (compiled with ninja on first use), unless
+        # the section sets zero_force_ds_cpu_optimizer: false (torch's AdamW on the CPU)
         settings["optimizer"].get("params", {}).pop("torch_adam", None)
     return settings
 

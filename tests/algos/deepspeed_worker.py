@@ -34,6 +34,11 @@ def main() -> None:
     parser.add_argument("--resume", default=None, help="checkpoint folder to start from")
     parser.add_argument("--accumulation", type=int, default=1)
     parser.add_argument("--weights-only", action="store_true", help="resume without engine.load")
+    parser.add_argument(
+        "--offload-bf16",
+        action="store_true",
+        help="bf16, optimizer and parameter offload to the CPU (torch's AdamW)",
+    )
     args = parser.parse_args()
     for stage in args.stage:
         run(args, stage)
@@ -60,9 +65,14 @@ def run(args: argparse.Namespace, stage: int) -> None:
                              intermediate_size=64)  # fmt: skip
         model = AutoModelForCausalLM.from_config(config)
         first = 0
+    settings = {"zero_optimization": {"stage": stage}}
+    if args.offload_bf16:
+        offload = {"offload_optimizer": {"device": "cpu"}, "offload_param": {"device": "cpu"}}
+        settings = {"zero_optimization": {"stage": stage, **offload}, "bf16": {"enabled": True},
+                    "zero_force_ds_cpu_optimizer": False}  # fmt: skip
     engine = DeepSpeedEngine(
         model,
-        {"zero_optimization": {"stage": stage}},
+        settings,
         learning_rate=1e-2,
         max_grad_norm=1.0,
         accumulation_steps=args.accumulation,
@@ -90,8 +100,10 @@ def run(args: argparse.Namespace, stage: int) -> None:
             if rank == 0:
                 torch.save(step + 1, folder / "done_steps.pt")
     weights = engine.state_dict_for_inference()
+    master = engine.state_dict()["fp32_master"]  # collective: on every rank
     if rank == 0:
-        result = {"losses": losses, "initial": initial, "weights": weights, "steps": engine.steps}
+        result = {"losses": losses, "initial": initial, "weights": weights, "steps": engine.steps,
+                  "master": master}  # fmt: skip
         torch.save(result, args.out.format(stage=stage))
     engine.barrier()
 
