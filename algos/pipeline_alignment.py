@@ -39,7 +39,8 @@ def run_reward_model_stage(stage: RewardModelStage, context: StageContext) -> St
         "pairs": stage.pairs.model_dump(exclude_unset=True),
         "env": pipeline.env.model_dump() if rollouts else None,
         "policy": context.policy if rollouts else None,
-        "agent": pipeline.agent.model_dump(),
+        "agent": {**pipeline.agent.model_dump(), **({} if stage.temperature is None else
+                                                     {"temperature": stage.temperature})},
         "train": {**stage.training.model_dump(), "seed": context.seed, "output_dir": str(folder),
                   "overwrite": True, "torch_threads": pipeline.run.torch_threads},
     })  # fmt: skip

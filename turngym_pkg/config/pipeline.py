@@ -169,6 +169,9 @@ class RewardModelStage(StageConfig):
     base: str = Field(
         "policy", description="'policy' (the stage's starting checkpoint), or a name or path"
     )
+    temperature: float | None = Field(
+        None, ge=0, description="rollouts: the sampling temperature (unset: the agent's)"
+    )
     training: RewardModelTraining = Field(default_factory=RewardModelTraining)
 
 
