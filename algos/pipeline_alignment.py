@@ -74,6 +74,10 @@ def critique_messages(
     return messages
 
 
+#: conversations per generate call of the critic
+CRITIC_BATCH = 32
+
+
 class Critic:
     """A model that critiques and revises replies (a :func:`make_backend` backend)."""
 
@@ -86,7 +90,11 @@ class Critic:
         prompts = [self.tokenizer.encode(self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=False), add_special_tokens=False)
             for messages in conversations]  # fmt: skip
-        generations = self.backend.generate(prompts, self.max_new_tokens, self.temperature)
+        generations = []
+        for start in range(0, len(prompts), CRITIC_BATCH):  # bounded memory with a big critic
+            generations += self.backend.generate(
+                prompts[start : start + CRITIC_BATCH], self.max_new_tokens, self.temperature
+            )
         return [self.tokenizer.decode(g.token_ids, skip_special_tokens=True).strip()
                 for g in generations]  # fmt: skip
 
