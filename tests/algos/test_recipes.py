@@ -13,7 +13,7 @@ from turngym.agents.trajectory import Trajectory, Turn, load_trajectories
 from turngym.algos.pipeline import Pipeline, markdown_table
 from turngym.algos.pipeline_alignment import critique_messages
 from turngym.config.pipeline import PipelineConfig, Principle, resolve_artifacts
-from turngym.config.run import ConfigError, JudgeConfig, load_config
+from turngym.config.run import ConfigError, JudgeConfig, SectionError, load_config
 from turngym.rewards.math_scorers import ThinkAnswerFormat
 from turngym.rewards.rules import ScorersJudge
 from turngym.rewards.scorers import Rubric
@@ -93,13 +93,18 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def recipe_config(name: str, output: Path, overrides: list[str]) -> PipelineConfig:
+    return load_config(CONFIGS / f"{name}.yaml", [f"run.output_dir={output}",
+                       "run.progress=false", *overrides], PipelineConfig)  # fmt: skip
+
+
 def run_recipe(name: str, tmp_path: Path, overrides: list[str]) -> tuple[dict, Path]:
     output = tmp_path / name
-    config = load_config(CONFIGS / f"{name}.yaml", [f"run.output_dir={output}",
-                         "run.progress=false", *overrides], PipelineConfig)  # fmt: skip
-    report = Pipeline(config).run()
+    report = Pipeline(recipe_config(name, output, overrides)).run()
+    config = recipe_config(name, output, ["run.resume=true", *overrides])
     assert markdown_table(report) in (output / "report.md").read_text()
     assert [row["stage"] for row in report["stages"]] == [s.name for s in config.stages]
+    assert Pipeline(config).run() == report  # resumed when finished: no stage runs again
     return report, output
 
 
@@ -174,3 +179,27 @@ def test_cai_recipe_revises_with_another_critic_and_trains_on_judged_pairs(tmp_p
     assert revise["checkpoint"] != report["stages"][0]["checkpoint"]  # a new policy
     rlaif = jsonl(output / "stages" / "03_rlaif" / "metrics.jsonl")
     assert rlaif  # online DPO ran on the judge's labels
+
+
+def test_a_reward_model_stage_trains_on_a_users_jsonl_of_comparisons(tmp_path):
+    pairs = tmp_path / "comparisons.jsonl"
+    lines = [{"prompt": f"Customer {k}: my order is late.", "chosen": "I am sorry, it ships today.",
+              "rejected": "Not my problem."} for k in range(40)]  # fmt: skip
+    pairs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = PipelineConfig.model_validate({
+        "env": {"id": "turngym/CustomerService-v0", "eval_tasks": {"start": 8000, "stop": 10000}},
+        "model": {"name_or_path": "tiny"},
+        "agent": {"mode": "choose"},
+        "run": {"output_dir": str(tmp_path / "run"), "eval_episodes": 2, "progress": False},
+        "stages": [{"name": "rm", "kind": "reward_model", "training": {"epochs": 2},
+                    "pairs": {"source": "jsonl", "path": str(pairs), "eval_fraction": 0.25}}],
+    })  # fmt: skip
+    (row,) = Pipeline(config).run()["stages"]
+    assert row["metrics"]["rm/pairs_train"] == 30 and row["metrics"]["rm/pairs_held_out"] == 10
+    assert row["metrics"]["rm/held_out_accuracy_after"] == 1.0
+    with pytest.raises(
+        SectionError, match=r"stages\[0\] \(rm\).pairs: source .jsonl. does not read tasks"
+    ):
+        PipelineConfig.model_validate({**config.model_dump(), "stages": [
+            {"name": "rm", "kind": "reward_model",
+             "pairs": {"source": "jsonl", "path": str(pairs), "tasks": 5}}]})  # fmt: skip
