@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from .reward_model import RewardModelPairsConfig
+from .reward_model import RewardModelPairsConfig, RewardModelTraining
 from .run import (
     AgentSettings,
     EnvConfig,
@@ -144,16 +144,6 @@ class RejectionSamplingStage(StageConfig):
     )
     keep: KeepFilter = Field(default_factory=KeepFilter)
     training: BehaviourCloning = Field(default_factory=BehaviourCloning)
-
-
-class RewardModelTraining(Strict):
-    """The Bradley-Terry training of a ``reward_model`` stage (a fresh AdamW)."""
-
-    epochs: int = Field(2, gt=0, description="passes over the training pairs")
-    batch_size: int = Field(16, gt=0, description="pairs per optimizer step")
-    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate")
-    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping (null: none)")
-    max_length: int = Field(1024, gt=0, description="tokens read per text (the end is kept)")
 
 
 @register_stage_config("reward_model")
