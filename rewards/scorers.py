@@ -217,7 +217,6 @@ class Rubric:
             )
         return metrics
 
-
     def totals(
         self, trajectories: Sequence[Trajectory], context: ScoringContext | None = None
     ) -> list[float]:
