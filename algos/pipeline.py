@@ -39,8 +39,9 @@ from turngym.agents.backends import load_policy, load_pretrained, make_backend
 from turngym.common.run_folder import RunFolderError, prepare_run_folder
 from turngym.config.pipeline import STAGE_CONFIGS, PipelineConfig, StageConfig
 from turngym.config.run import ConfigError
+from turngym.rewards.scorers import Rubric
 
-from .evaluate import EvalReport, evaluate_policy
+from .evaluate import EvalReport, evaluate_policy, format_rate
 from .metrics import strict_json, write_json
 
 STATE_FILE = "pipeline_state.json"
@@ -79,6 +80,11 @@ class StageContext:
     outcomes: dict[str, StageOutcome]
 
     @property
+    def artifacts(self) -> dict[str, dict[str, str]]:
+        """Stage name -> the artifacts it produced (what ``${stage.artifact}`` resolves to)."""
+        return {name: outcome.artifacts for name, outcome in self.outcomes.items()}
+
+    @property
     def agent_config(self) -> AgentConfig:
         return AgentConfig(**self.pipeline.agent.model_dump())
 
@@ -112,7 +118,7 @@ class Pipeline:
     """Runs a :class:`PipelineConfig` (see the module docstring)."""
 
     def __init__(self, config: PipelineConfig):
-        from . import pipeline_stages  # noqa: F401  (registers the built-in stage runners)
+        from . import pipeline_alignment, pipeline_stages  # noqa: F401  (the built-in runners)
 
         missing = sorted({stage.kind for stage in config.stages} - set(STAGE_RUNNERS))
         if missing:
@@ -163,9 +169,10 @@ class Pipeline:
         model.eval()
         backend = make_backend(self.config.model.backend, model=model, tokenizer=tokenizer)
         agent_config = AgentConfig(**self.config.agent.model_dump())
+        rubric = Rubric.from_specs(run.eval_scorers) if run.eval_scorers else None
         with self.config.env.make_pool(self.config.rollout) as pool:
             return evaluate_policy(backend, tokenizer, agent_config, pool, self.eval_ids,
-                                   run.seed, run.progress)  # fmt: skip
+                                   run.seed, run.progress, rubric)  # fmt: skip
 
     def first_policy(self) -> str:
         """The checkpoint of ``model``: the tiny model built into ``base_model/``, else the name
@@ -238,6 +245,9 @@ class Pipeline:
             rows.append({
                 "stage": stage.name, "kind": stage.kind,
                 "success_before": before["success_rate"], "success_after": after["success_rate"],
+                "success_after_ci95": after["success_ci95"],
+                "scores_before": before.get("reward_terms", {}),
+                "scores_after": after.get("reward_terms", {}),
                 "mean_return_after": after["mean_return"], "minutes": done["seconds"] / 60,
                 "checkpoint": done["outcome"]["policy"], "metrics": done["outcome"]["metrics"],
             })  # fmt: skip
@@ -252,24 +262,41 @@ class Pipeline:
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The per-stage table of a report, as Markdown."""
+    """The per-stage table of a report, as Markdown: success before and after each stage (with
+    its 95% Wilson interval), the evaluation scorers' means after it, then each stage's
+    metrics."""
+    scorers = list(report["initial"].get("reward_terms", {}))
+    initial = report["initial"]
     lines = [
         f"Success on {report['eval_episodes']} held-out {report['env']} episodes "
-        f"(initial policy: {report['initial']['success_rate']:.1%})",
+        f"(initial policy: {format_rate(initial['success_rate'], initial['success_ci95'])}"
+        + "".join(f", {name} {initial['reward_terms'][name]:.3f}" for name in scorers)
+        + ")",
         "",
-        "| stage | kind | before | after | change | minutes |",
-        "|---|---|---|---|---|---|",
+        "| stage | kind | before | after [95% CI] | change | "
+        + "".join(f"{name} after | " for name in scorers)
+        + "minutes |",
+        "|---|---|---|---|---|" + "---|" * len(scorers) + "---|",
     ]
     for row in report["stages"]:
         change = row["success_after"] - row["success_before"]
+        after = format_rate(row["success_after"], row["success_after_ci95"])
+        scores = "".join(f"{row['scores_after'].get(name, float('nan')):.3f} | "
+                         for name in scorers)  # fmt: skip
         lines.append(f"| {row['stage']} | {row['kind']} | {row['success_before']:.1%} | "
-                     f"{row['success_after']:.1%} | {change * 100:+.1f} pts | "
+                     f"{after} | {change * 100:+.1f} pts | {scores}"
                      f"{row['minutes']:.1f} |")  # fmt: skip
+    metrics = [row for row in report["stages"] if row["metrics"]]
+    if metrics:
+        lines += ["", "Stage metrics:"]
+        lines += [f"- {row['stage']}: " + ", ".join(f"{key} {value:.4g}" for key, value in
+                                                     row["metrics"].items())
+                  for row in metrics]  # fmt: skip
     return "\n".join(lines)
 
 
 def check_registries() -> list[str]:
     """Stage kinds with a config schema and no runner, or a runner and no schema."""
-    from . import pipeline_stages  # noqa: F401
+    from . import pipeline_alignment, pipeline_stages  # noqa: F401
 
     return sorted(set(STAGE_CONFIGS) ^ set(STAGE_RUNNERS))

@@ -86,7 +86,8 @@ def run_sft(stage: SFTStage, context: StageContext) -> StageOutcome:
 def run_rl(stage: RLStage, context: StageContext) -> StageOutcome:
     """The on-policy trainer from the stage's config; a stage that was running resumes from
     its latest checkpoint."""
-    config = stage.run_config(context.pipeline, context.policy, str(context.folder), context.seed)
+    config = stage.run_config(context.pipeline, context.policy, str(context.folder), context.seed,
+                              context.artifacts)  # fmt: skip
     if context.resuming and latest_checkpoint(context.folder) is not None:
         config.train.resume, config.train.overwrite = True, False
     result = Trainer(config).train()
@@ -99,7 +100,8 @@ def run_rl(stage: RLStage, context: StageContext) -> StageOutcome:
 @register_stage("preference")
 def run_preference_stage(stage: PreferenceStage, context: StageContext) -> StageOutcome:
     """``turngym preference`` from the stage's config (offline, online or SPPO)."""
-    config = stage.run_config(context.pipeline, context.policy, str(context.folder), context.seed)
+    config = stage.run_config(context.pipeline, context.policy, str(context.folder), context.seed,
+                              context.artifacts)  # fmt: skip
     result = run_preference(config)
     metrics = {"preference/success_before": result["before"]["success_rate"],
                "preference/success_after": result["after"]["success_rate"]}  # fmt: skip

@@ -50,6 +50,8 @@ from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.common.run_folder import prepare_run_folder
 from turngym.config.run import JudgeConfig, PreferenceRunConfig
 from turngym.rewards import ChatCompletionsJudge, LLMJudge, PairwiseJudge, RuleJudge
+from turngym.rewards.rules import ScorersJudge
+from turngym.rewards.scorers import Rubric
 
 from .behaviour_cloning import sft
 from .demonstrations import expert_trajectories
@@ -138,6 +140,8 @@ def make_judge(settings: JudgeConfig, policy: torch.nn.Module, tokenizer: Any) -
     that ``kind: llm, model: policy`` judges with."""
     if settings.kind == "rule":
         return RuleJudge()
+    if settings.kind == "scorers":
+        return ScorersJudge(Rubric.from_specs(settings.scorers))
     threshold = settings.tie_threshold
     if settings.kind == "llm" and settings.model == "policy":
         return LLMJudge.from_model(policy, tokenizer, tie_threshold=threshold)

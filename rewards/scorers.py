@@ -217,6 +217,18 @@ class Rubric:
             )
         return metrics
 
+    def totals(
+        self, trajectories: Sequence[Trajectory], context: ScoringContext | None = None
+    ) -> list[float]:
+        """Each trajectory's total sum_k w_k sum_t s_k[t], without writing into it."""
+        context = context or ScoringContext()
+        totals = [0.0] * len(trajectories)
+        for term in self.terms:
+            scores = term.scorer.score(trajectories, context)
+            for index, (trajectory, score) in enumerate(zip(trajectories, scores, strict=True)):
+                totals[index] += term.weight * sum(_turn_values(trajectory, score, term.name))
+        return totals
+
 
 def _turn_values(trajectory: Trajectory, score: Score, name: str) -> list[float]:
     values = [0.0] * trajectory.length

@@ -110,7 +110,7 @@ def test_preference_config_reads_each_losses_block():
         ("online.judge.kind=chat", ["online.judge", "needs base_url", "and model"]),
         ("online.judge.model=policy", ["online.judge", "'rule' does not read model", "llm"]),
         ("online.judge.tie_threshold=-1", ["online.judge.tie_threshold", "greater than or equal"]),
-        ("online.judge.kind=judge", ["online.judge.kind", "'rule', 'llm' or 'chat'"]),
+        ("online.judge.kind=judge", ["online.judge.kind", "'rule', 'llm', 'chat' or 'scorers'"]),
         ("algo.epochs=3", ["algo.epochs is read only in offline mode"]),
         ("online.tasks_per_iteration=100001", ["online.tasks_per_iteration = 100001"]),
     ],

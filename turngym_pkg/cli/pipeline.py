@@ -35,6 +35,7 @@ def _run(config: Path, overrides: list[str]) -> None:
     from .app import console
 
     settings = load_config(config, overrides, PipelineConfig)
+    from turngym.algos.evaluate import format_rate
     from turngym.algos.pipeline import Pipeline
 
     stages = " -> ".join(f"{s.name} ({s.kind})" for s in settings.stages)
@@ -48,7 +49,12 @@ def _run(config: Path, overrides: list[str]) -> None:
     for row in report["stages"]:
         change = (row["success_after"] - row["success_before"]) * 100
         table.add_row(row["stage"], row["kind"], f"{row['success_before']:.1%}",
-                      f"{row['success_after']:.1%}", f"{change:+.1f} pts",
+                      format_rate(row["success_after"], row["success_after_ci95"]),
+                      f"{change:+.1f} pts",
                       f"{row['minutes']:.1f}")  # fmt: skip
     console.print(table)
+    for row in report["stages"]:
+        if row["scores_after"]:
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in row["scores_after"].items())
+            console.print(f"{row['stage']}: eval scorers after: {scores}", markup=False)
     console.print(f"final checkpoint: {report['final_checkpoint']}", markup=False, soft_wrap=True)

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from .reward_model import RewardModelPairsConfig, RewardModelTraining
 from .run import (
     AgentSettings,
     EnvConfig,
@@ -145,6 +146,52 @@ class RejectionSamplingStage(StageConfig):
     training: BehaviourCloning = Field(default_factory=BehaviourCloning)
 
 
+@register_stage_config("reward_model")
+class RewardModelStage(StageConfig):
+    """A Bradley-Terry reward model (``turngym reward-model``) on ``pairs``: a JSONL of
+    comparisons, or the current policy's episodes judged two by two. Its body starts from
+    ``base`` (``policy``: the checkpoint the stage starts from, as InstructGPT's reward model
+    starts from the SFT model). The policy passes on unchanged; the reward model's folder is the
+    artifact ``reward_model`` (``${this_stage.reward_model}`` in a later stage's config)."""
+
+    kind: Literal["reward_model"] = "reward_model"
+    pairs: RewardModelPairsConfig
+    base: str = Field(
+        "policy", description="'policy' (the stage's starting checkpoint), or a name or path"
+    )
+    temperature: float | None = Field(
+        None, ge=0, description="rollouts: the sampling temperature (unset: the agent's)"
+    )
+    training: RewardModelTraining = Field(default_factory=RewardModelTraining)
+
+
+class Principle(Strict):
+    """One principle of a constitution: what the critic is asked to find, and to fix."""
+
+    critique: str = Field(description="the critique request, e.g. 'Point out anything rude.'")
+    revision: str = Field(description="the revision request, e.g. 'Rewrite it politely.'")
+
+
+@register_stage_config("critique_revise")
+class CritiqueReviseStage(StageConfig):
+    """Constitutional AI's supervised stage (Bai et al., 2022): the current policy answers
+    ``tasks`` train tasks; for each of its replies the ``critic`` (the policy itself, or another
+    model) critiques it against a principle drawn from ``constitution`` and rewrites it,
+    ``rounds`` times; the policy is fine-tuned (token cross-entropy, whatever the agent's mode)
+    on the final revisions given the prompts it saw."""
+
+    kind: Literal["critique_revise"] = "critique_revise"
+    constitution: list[Principle] = Field(min_length=1, description="the principles")
+    critic: str = Field(
+        "policy", description="'policy' (the stage's starting checkpoint) or a name or path"
+    )
+    tasks: int = Field(64, gt=0, description="train tasks the policy answers (one episode each)")
+    rounds: int = Field(1, gt=0, description="critique-and-revise rounds per reply")
+    max_new_tokens: int = Field(96, gt=0, description="tokens per critique and per revision")
+    temperature: float = Field(0.0, ge=0, description="the critic's sampling (0: greedy)")
+    training: BehaviourCloning = Field(default_factory=BehaviourCloning)
+
+
 #: keys of a nested run config that the pipeline sets (shared blocks, and train.* it owns)
 SHARED_BLOCKS = ("env", "model", "agent")
 PIPELINE_TRAIN_KEYS = ("output_dir", "seed", "resume", "overwrite", "torch_threads", "progress")
@@ -157,10 +204,19 @@ class NestedRunStage(StageConfig):
     run_schema: ClassVar[type[BaseModel]]
     config: dict[str, Any] = Field(default_factory=dict, description="the stage's run config")
 
-    def run_config(self, pipeline: PipelineConfig, policy: str, output_dir: str, seed: int) -> Any:
+    def run_config(
+        self,
+        pipeline: PipelineConfig,
+        policy: str,
+        output_dir: str,
+        seed: int,
+        artifacts: dict[str, dict[str, str]] | None = None,
+    ) -> Any:
         """The stage's run config: its own keys plus the pipeline's shared blocks, starting
-        from the checkpoint ``policy`` and writing to ``output_dir``."""
-        tree = copy.deepcopy(self.config)
+        from the checkpoint ``policy`` and writing to ``output_dir``; each artifact reference
+        replaced by the path that ``artifacts`` (stage name -> its artifacts) holds, or, without
+        ``artifacts`` (the check at start), left out (see :func:`resolve_artifacts`)."""
+        tree = resolve_artifacts(copy.deepcopy(self.config), artifacts)
         tree["env"] = pipeline.env.model_dump()
         tree["model"] = {**pipeline.model.model_dump(), "name_or_path": policy}
         tree["agent"] = pipeline.agent.model_dump()
@@ -185,10 +241,54 @@ class NestedRunStage(StageConfig):
                 f"(run.{'output_dir' if owned[0] == 'output_dir' else owned[0]}; each stage "
                 "writes to run.output_dir/stages/NN_name); remove it"
             )
+        earlier = {stage.name for stage in pipeline.stages[: pipeline.stages.index(self)]}
+        for name, key in artifact_references(self.config):
+            if name not in earlier:
+                raise SectionError(
+                    f"config error at {where}config: ${{{name}.{key}}} names no stage before "
+                    f"this one (earlier: {sorted(earlier)})"
+                )
         try:
             self.run_config(pipeline, "tiny", "stage", pipeline.run.seed)
         except ValidationError as error:
             raise SectionError(describe_error(error, self.run_schema, f"{where}config.")) from None
+
+
+#: ``${stage_name.artifact}``: the path of an artifact an earlier stage produced
+ARTIFACT_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}")
+
+
+def artifact_references(tree: Any) -> list[tuple[str, str]]:
+    """Every (stage, artifact) that a nested config refers to with ``${stage.artifact}``."""
+    if isinstance(tree, dict):
+        return [ref for value in tree.values() for ref in artifact_references(value)]
+    if isinstance(tree, list):
+        return [ref for value in tree for ref in artifact_references(value)]
+    match = ARTIFACT_REFERENCE.fullmatch(tree) if isinstance(tree, str) else None
+    return [match.groups()] if match else []
+
+
+def resolve_artifacts(tree: Any, artifacts: dict[str, dict[str, str]] | None) -> Any:
+    """``tree`` with each ``${stage.artifact}`` string replaced by that artifact's path.
+
+    Without ``artifacts`` (checking a config before any stage ran) a list entry that holds a
+    reference (a scorer reading a reward model, say) is left out, so the rest of the config is
+    still checked at start; the entry itself is checked when its stage starts.
+    """
+    if isinstance(tree, dict):
+        return {key: resolve_artifacts(value, artifacts) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [resolve_artifacts(value, artifacts) for value in tree
+                if artifacts is not None or not artifact_references(value)]  # fmt: skip
+    if isinstance(tree, str) and artifact_references(tree):
+        if artifacts is None:
+            return tree
+        name, key = artifact_references(tree)[0]
+        if key not in artifacts.get(name, {}):
+            raise ValueError(f"${{{name}.{key}}}: stage {name!r} produced no artifact {key!r} "
+                             f"(it has {sorted(artifacts.get(name, {}))})")  # fmt: skip
+        return artifacts[name][key]
+    return tree
 
 
 @register_stage_config("rl")
@@ -219,6 +319,22 @@ class PipelineRunSettings(RunBasics):
     resume: bool = Field(
         False, description="continue a stopped pipeline: finished stages are not rerun"
     )
+    eval_scorers: list[ScorerSpec] = Field(
+        default_factory=list,
+        description="reward scorers whose mean per episode every evaluation reports beside "
+        "success (a rule the environment's reward does not state, say)",
+    )
+
+    @field_validator("eval_scorers")
+    @classmethod
+    def _scorers_of_finished_episodes(cls, scorers: list[ScorerSpec]) -> list[ScorerSpec]:
+        from turngym.rewards.scorers import Rubric
+
+        needs = Rubric.from_specs(scorers).needs - {"max_new_tokens"}
+        if needs:
+            raise ValueError(f"evaluation scores finished episodes; scorers need {sorted(needs)} "
+                             "from the RL loop")  # fmt: skip
+        return scorers
 
 
 class PipelineConfig(Strict):

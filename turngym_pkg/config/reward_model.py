@@ -50,12 +50,17 @@ class RewardModelPairsConfig(Strict):
         return self
 
 
-class RewardModelTrainConfig(Strict):
+class RewardModelTraining(Strict):
+    """The Bradley-Terry training (a fresh AdamW); also a pipeline ``reward_model`` stage's."""
+
     epochs: int = Field(2, gt=0, description="passes over the training pairs")
     batch_size: int = Field(16, gt=0, description="pairs per optimizer step")
     learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping (null: none)")
     max_length: int = Field(1024, gt=0, description="tokens read per text (the end is kept)")
+
+
+class RewardModelTrainConfig(RewardModelTraining):
     seed: int = Field(0, description="seed of the split, the shuffling and the rollouts")
     output_dir: str = Field("runs/reward_model", description="the reward model's folder")
     overwrite: bool = Field(False, description="replace a reward model already in output_dir")

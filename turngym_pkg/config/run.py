@@ -512,10 +512,11 @@ class PreferenceAlgoConfig(Strict):
         return getattr(self, PREFERENCE_LOSS_BLOCKS.get(name, name), None)
 
 
-JudgeKind = Literal["rule", "llm", "chat"]
+JudgeKind = Literal["rule", "llm", "chat", "scorers"]
 #: the judge fields each kind reads (besides ``kind``)
 JUDGE_FIELDS: dict[str, tuple[str, ...]] = {
     "rule": (),
+    "scorers": ("scorers",),
     "llm": ("model", "tie_threshold"),
     "chat": ("model", "base_url", "api_key_env", "tie_threshold"),
 }
@@ -527,7 +528,12 @@ class JudgeConfig(Strict):
     kind: JudgeKind = Field(
         "rule",
         description="rule: the environment's outcome (won, then return, then shorter); llm: a "
-        "local model's answer log-odds in both orders; chat: an OpenAI-compatible endpoint",
+        "local model's answer log-odds in both orders; chat: an OpenAI-compatible endpoint; "
+        "scorers: the higher total of reward scorers (a rule of your own, e.g. a constitution "
+        "checked by regex_match)",
+    )
+    scorers: list[ScorerSpec] = Field(
+        default_factory=list, description="scorers: the weighted scorers whose total decides"
     )
     model: str | None = Field(
         None,
@@ -553,6 +559,7 @@ class JudgeConfig(Strict):
         needed = {
             "llm": {"model": "'policy' or a Hugging Face name or path"},
             "chat": {"base_url": "the API root", "model": "the name the server expects"},
+            "scorers": {"scorers": "a list of reward scorers"},
         }.get(self.kind, {})
         missing = [f"{name} ({what})" for name, what in needed.items() if not getattr(self, name)]
         if missing:
@@ -560,6 +567,11 @@ class JudgeConfig(Strict):
         if self.api_key_env and self.api_key_env not in os.environ:
             raise ValueError(f"api_key_env={self.api_key_env!r} names an environment variable "
                              "that is not set; export it or remove api_key_env")  # fmt: skip
+        if self.kind == "scorers":
+            needs = Rubric.from_specs(self.scorers).needs - {"max_new_tokens"}
+            if needs:
+                raise ValueError(f"a scorers judge reads finished episodes only; scorers need "
+                                 f"{sorted(needs)} from the RL loop")  # fmt: skip
         return self
 
 
