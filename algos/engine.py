@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -193,13 +194,21 @@ def save_checkpoint(
     optimizer state), the tokenizer, ``turngym_agent.json``, and when given the run's config
     (``run_config.yaml``), the loop's state (``trainer_state.pt``) and its metrics
     (``training_metrics.json``). ``turngym eval``, transformers and vLLM load the folder.
-    With several ranks, every rank calls it and rank 0 writes."""
+    With several ranks, every rank calls it and rank 0 writes.
+
+    Crash-safe for resuming: ``trainer_state.pt`` marks a complete checkpoint (resume looks
+    only at folders that hold it), so it is removed first when a folder is written again and
+    written last, to a temporary name renamed into place. A run killed mid-write leaves a
+    folder without it, which resume passes over."""
     import yaml
 
     from turngym.common.run_folder import METRICS_FILE, STATE_FILE
 
     from .metrics import write_json
 
+    state_path = Path(folder) / STATE_FILE
+    if is_main_rank(engine):
+        state_path.unlink(missing_ok=True)
     folder = engine.save(folder)  # on every rank: DeepSpeed gathers the partitions
     if not is_main_rank(engine):
         return folder
@@ -207,8 +216,10 @@ def save_checkpoint(
     agent_config.save(folder)
     if run_config is not None:
         (folder / "run_config.yaml").write_text(yaml.safe_dump(run_config))
-    if trainer_state is not None:
-        torch.save(trainer_state, folder / STATE_FILE)
     if metrics is not None:
         write_json(folder / METRICS_FILE, metrics)
+    if trainer_state is not None:
+        partial = state_path.with_name(STATE_FILE + ".partial")
+        torch.save(trainer_state, partial)
+        os.replace(partial, state_path)
     return folder

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from turngym.algos.metrics import MetricsLogger, read_metrics
@@ -95,3 +97,35 @@ def test_metrics_are_strict_json(tmp_path):
     assert json.loads(line, parse_constant=lambda name: pytest.fail(f"bare {name}")) == {
         "iteration": 1, "a": None, "b": None, "c": 0.5, "d": [1.0, None],
     }  # fmt: skip
+
+
+def test_a_kill_while_a_checkpoint_is_written_leaves_the_last_complete_one_to_resume(
+    tmp_path, monkeypatch
+):
+    first = Trainer(config(tmp_path, "train.iterations=3"))
+    first.train_iteration(0)
+    first.iteration = 1
+    first.save_checkpoint()
+    first.train_iteration(1)
+    first.iteration = 2
+
+    save = torch.save
+
+    def killed_while_writing_the_state(value, path, *args, **kwargs):
+        if "trainer_state" not in str(path):
+            return save(value, path, *args, **kwargs)
+        Path(path).write_bytes(b"half a file")  # the process dies half-way through it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed_while_writing_the_state)
+    with pytest.raises(KeyboardInterrupt):
+        first.save_checkpoint()
+    monkeypatch.undo()
+    first.close()
+    assert (tmp_path / "checkpoints" / "iter_00002" / "model.safetensors").is_file()
+    assert latest_checkpoint(tmp_path).name == "iter_00001"  # the half-written one is passed over
+
+    resumed = Trainer(config(tmp_path, "train.iterations=3", "train.resume=true"))
+    assert resumed.resume_from.name == "iter_00001" and resumed.iteration == 1
+    resumed.train()
+    assert latest_checkpoint(tmp_path).name == "iter_00003"
