@@ -297,6 +297,8 @@ class RubricJudgeScorer:
         level: ``episode`` or ``turn``.
         model: a local model (Hugging Face name or folder) judged through ``make_backend``; or
         base_url, endpoint_model, api_key_env: an OpenAI-compatible endpoint (generate mode).
+        backend: the local model's inference backend, ``transformers`` or ``vllm``;
+        backend_options: further ``vllm.LLM`` keywords (``max_model_len``...) for ``vllm``.
         mode: ``logprobs`` (default for a local model) or ``generate``.
         failed_score: s for a judgement without a valid score line (generate mode).
         timeout, max_retries, max_new_tokens: as for :class:`RubricJudge`.
@@ -317,7 +319,13 @@ class RubricJudgeScorer:
         timeout: float = 60.0,
         max_retries: int = 2,
         max_new_tokens: int = 64,
+        backend: str = "transformers",
+        backend_options: dict[str, Any] | None = None,
     ):
+        from turngym.agents.backends.factory import BACKEND_KINDS
+
+        if backend not in BACKEND_KINDS:
+            raise ValueError(f"backend must be one of {list(BACKEND_KINDS)}, got {backend!r}")
         if level not in ("episode", "turn"):
             raise ValueError(f"level must be 'episode' or 'turn', got {level!r}")
         if (model is None) == (base_url is None):
@@ -333,7 +341,8 @@ class RubricJudgeScorer:
         self.settings = dict(rubric=rubric, model=model, base_url=base_url,
                              endpoint_model=endpoint_model, api_key_env=api_key_env, mode=mode,
                              timeout=timeout, max_retries=max_retries,
-                             max_new_tokens=max_new_tokens)  # fmt: skip
+                             max_new_tokens=max_new_tokens, backend=backend,
+                             backend_options=backend_options)  # fmt: skip
         self._judge: RubricJudge | None = None
         self.level, self.failed_score = level, failed_score
 
@@ -346,7 +355,8 @@ class RubricJudgeScorer:
             if s["model"] is not None:
                 from turngym.agents.backends import make_backend
 
-                backend = make_backend("transformers", name_or_path=s["model"])
+                backend = make_backend(s["backend"], name_or_path=s["model"],
+                                       options=s["backend_options"])  # fmt: skip
                 self._judge = RubricJudge(s["rubric"], backend=backend,
                                           mode=s["mode"] or "logprobs", **options)  # fmt: skip
             else:

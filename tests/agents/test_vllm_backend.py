@@ -104,6 +104,18 @@ def test_the_trainer_rolls_out_on_vllm_and_syncs_after_its_update(checks):
     assert checks["trainer_gap_after_sync"] < TOLERANCE
 
 
+def test_the_rubric_judge_grades_on_vllm_as_on_transformers(checks):
+    assert checks["judge_grade_gap"] < 1e-3  # grades on a 0-10 scale
+    assert checks["judge_grades_spread"] > 0  # the texts get different grades: not a constant
+
+
+def test_the_rubric_judge_refuses_an_unknown_backend():
+    from turngym.rewards.rubric_judge import RubricJudgeScorer
+
+    with pytest.raises(ValueError, match="backend must be one of.*'vllm'.*got 'sglang'"):
+        RubricJudgeScorer(model="anything", backend="sglang")
+
+
 def test_without_vllm_installed_the_backend_says_what_to_install(tiny_model_dir):
     pytest.importorskip("transformers")
     try:
