@@ -10,7 +10,7 @@ STAMP := $(VENV)/.turngym-installed
 # Debian's headless browser for turngym/WebShop-Browser-v0 (Selenium is given this driver path)
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: demo test lint install clean system-deps vllm-env
+.PHONY: demo test test-fast lint install clean system-deps vllm-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ system-deps:
 ## make demo: build a tiny model offline, warm-start it on expert plans and train it with GiGPO on ALFWorld-Gen, print before/after
 demo: $(STAMP)
 	$(BIN)/turngym train configs/quickstart.yaml
+
+## make test-fast: the suite without the tests marked slow (~8 min here, for while you work)
+test-fast: $(STAMP) $(VLLM_STAMP) system-deps
+	TURNGYM_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 ## make test: the whole test suite
 test: $(STAMP) $(VLLM_STAMP) system-deps

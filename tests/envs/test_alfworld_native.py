@@ -59,6 +59,7 @@ def split_dir(data_dir: Path) -> Path:  # noqa: F811
     return _split_dir(data_dir)
 
 
+@pytest.mark.slow  # ~100 s: every compared step on both engines
 def test_native_matches_textworld(split_dir: Path, engine_ready: None) -> None:
     from turngym.envs.alfworld.textworld_engine import TextWorldEngine
 
