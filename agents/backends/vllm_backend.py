@@ -93,9 +93,11 @@ class VLLMBackend:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        top_logprobs: int = 0,
     ) -> list[Generation]:
         """One sampled continuation per prompt, ending at the end-of-turn token (kept) or at
-        ``max_new_tokens``."""
+        ``max_new_tokens``; with ``top_logprobs`` = k > 0 also the k most likely tokens of the
+        same distribution at every step (vLLM's ranks 1..k)."""
         from vllm import SamplingParams
 
         if not prompts:
@@ -105,7 +107,7 @@ class VLLMBackend:
             temperature=temperature,
             top_p=top_p if temperature > 0 else 1.0,
             max_tokens=max_new_tokens,
-            logprobs=0,  # the sampled token's own log-probability
+            logprobs=top_logprobs,  # the k most likely, and always the sampled token's own
             stop_token_ids=[self.eos_token_id],
             detokenize=False,
         )
@@ -116,7 +118,10 @@ class VLLMBackend:
             logprobs = [step[token].logprob for token, step in zip(ids, sample.logprobs,
                                                                    strict=True)]  # fmt: skip
             reason = "stop" if ids and ids[-1] == self.eos_token_id else "length"
-            generations.append(Generation(ids, logprobs, finish_reason=reason))
+            top = [sorted(((token, entry.logprob) for token, entry in step.items()
+                           if entry.rank <= top_logprobs), key=lambda pair: -pair[1])
+                   for step in sample.logprobs] if top_logprobs else None  # fmt: skip
+            generations.append(Generation(ids, logprobs, reason, top_logprobs=top))
         return generations
 
     def score(self, prompts: list[list[int]], continuations: list[list[int]]) -> list[list[float]]:

@@ -78,6 +78,11 @@ def test_sampled_log_probs_are_the_temperature_scaled_distribution(checks, tempe
     assert checks[f"lengths_ok_t{temperature}"] == 1.0
 
 
+def test_top_logprobs_are_the_k_most_likely_tokens_of_each_step(checks):
+    assert checks["top_logprobs_ids_match"] == 1.0
+    assert checks["top_logprobs_gap"] < TOLERANCE
+
+
 def test_greedy_decoding_matches_transformers(checks):
     assert checks["greedy_matches_transformers"] == 1.0
 

@@ -62,6 +62,19 @@ def backend_checks(model_dir: str) -> dict[str, float]:
             s.token_ids[-1] == tokenizer.eos_token_id for s in samples if s.finish_reason == "stop"
         ))  # fmt: skip
         out[f"lengths_ok_t{temperature}"] = float(all(1 <= len(t) <= 12 for t in tokens))
+    # top_logprobs: the k most likely tokens of each step's distribution, as transformers has it
+    samples = backend.generate(PROMPTS, max_new_tokens=6, temperature=1.0, top_logprobs=3)
+    gaps = []
+    for prompt, sample in zip(PROMPTS, samples, strict=True):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + sample.token_ids])).logits[0]
+        steps = torch.log_softmax(logits[len(prompt) - 1 : -1], dim=-1).topk(3, dim=-1)
+        for top, values, ids in zip(sample.top_logprobs, steps.values, steps.indices, strict=True):
+            gaps.append(max(abs(v - float(e)) for (_, v), e in zip(top, values, strict=True)))
+            out["top_logprobs_ids_match"] = min(
+                out.get("top_logprobs_ids_match", 1.0), float([t for t, _ in top] == ids.tolist())
+            )
+    out["top_logprobs_gap"] = max(gaps)
     greedy = backend.generate(PROMPTS, max_new_tokens=8, temperature=0.0)
     with torch.no_grad():
         reference = model.generate(
