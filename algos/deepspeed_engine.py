@@ -47,12 +47,12 @@ def init_distributed() -> None:
     absent; gloo on CPU, NCCL on GPUs (DeepSpeed's accelerator picks)."""
     import deepspeed
 
-    if torch.distributed.is_initialized():
-        return
     if "RANK" not in os.environ:  # a plain `python` run: one rank
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1")
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    if torch.distributed.is_initialized():  # e.g. by a vLLM engine in this process
+        return
     backend = None if torch.cuda.is_available() else "gloo"
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
 
@@ -63,6 +63,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def collective_device() -> torch.device:
+    """Where a tensor for a torch.distributed collective lives: NCCL takes only GPU tensors (this
+    rank's GPU), gloo CPU ones."""
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -185,7 +193,8 @@ class DeepSpeedEngine:
         state = self.state_dict_for_inference()
         clone = AutoModelForCausalLM.from_config(self.model.config)
         clone.load_state_dict(state)
-        return clone.to(next(iter(state.values())).dtype).eval().requires_grad_(False)
+        first = next(iter(state.values()))
+        return clone.to(first.device, first.dtype).eval().requires_grad_(False)
 
     def state_dict(self) -> dict[str, Any]:
         """Rank-count-free state: every trainable parameter's fp32 master copy and Adam
@@ -283,7 +292,8 @@ class DeepSpeedEngine:
         return folder
 
     def load(self, folder: str | Path) -> None:
-        self.load_state_dict(torch.load(Path(folder) / ENGINE_STATE_FILE, weights_only=False))
+        self.load_state_dict(torch.load(Path(folder) / ENGINE_STATE_FILE, map_location="cpu",
+                                        weights_only=False))  # fmt: skip
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -143,7 +143,8 @@ class TorchEngine:
         return folder
 
     def load(self, folder: str | Path) -> None:
-        self.load_state_dict(torch.load(Path(folder) / ENGINE_STATE_FILE, weights_only=False))
+        self.load_state_dict(torch.load(Path(folder) / ENGINE_STATE_FILE, map_location="cpu",
+                                        weights_only=False))  # fmt: skip
 
     def train(self) -> None:
         self.model.train()

@@ -35,7 +35,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import AgentConfig
-from turngym.agents.backends import load_policy, load_pretrained, make_backend
+from turngym.agents.backends import load_policy, load_pretrained, policy_backend
 from turngym.common.run_folder import RunFolderError, prepare_run_folder
 from turngym.config.pipeline import STAGE_CONFIGS, PipelineConfig, StageConfig
 from turngym.config.run import ConfigError
@@ -167,7 +167,7 @@ class Pipeline:
         run = self.config.run
         model, tokenizer = load_pretrained(checkpoint, self.config.model.dtype)
         model.eval()
-        backend = make_backend(self.config.model.backend, model=model, tokenizer=tokenizer)
+        backend = policy_backend(self.config.model, model, tokenizer, seed=run.seed)
         agent_config = AgentConfig(**self.config.agent.model_dump())
         rubric = Rubric.from_specs(run.eval_scorers) if run.eval_scorers else None
         with self.config.env.make_pool(self.config.rollout) as pool:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from turngym.agents.agent import Agent
-from turngym.agents.backends import load_pretrained, make_backend
+from turngym.agents.backends import load_pretrained, policy_backend
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.config.pipeline import CritiqueReviseStage, Principle, RewardModelStage
 from turngym.config.reward_model import RewardModelRunConfig
@@ -119,7 +119,7 @@ def run_critique_revise(stage: CritiqueReviseStage, context: StageContext) -> St
     torch.manual_seed(context.seed)
     model, tokenizer = load_pretrained(context.policy, pipeline.model.dtype)
     model.eval()
-    backend = make_backend(pipeline.model.backend, model=model, tokenizer=tokenizer)
+    backend = policy_backend(pipeline.model, model, tokenizer, seed=context.seed)
     agent = Agent(backend, tokenizer, context.agent_config, seed=context.seed)
     task_ids = draw_train_tasks(context, stage.tasks)
     with pipeline.env.make_pool(pipeline.rollout) as pool, torch.no_grad():
@@ -129,8 +129,8 @@ def run_critique_revise(stage: CritiqueReviseStage, context: StageContext) -> St
         critic_backend, critic_tokenizer = backend, tokenizer
     else:
         critic_model, critic_tokenizer = load_pretrained(stage.critic, pipeline.model.dtype)
-        critic_backend = make_backend(pipeline.model.backend, model=critic_model.eval(),
-                                      tokenizer=critic_tokenizer)  # fmt: skip
+        critic_backend = policy_backend(pipeline.model, critic_model.eval(), critic_tokenizer,
+                                        seed=context.seed)  # fmt: skip
     critic = Critic(critic_backend, critic_tokenizer, stage.max_new_tokens, stage.temperature)
     rng = np.random.default_rng([context.seed, 11])
     prompts = [turn.observation for turn in turns]

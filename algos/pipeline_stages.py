@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import load_pretrained, make_backend
+from turngym.agents.backends import load_pretrained, policy_backend
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory, save_trajectories
 from turngym.common.run_folder import latest_checkpoint
@@ -144,7 +144,7 @@ def run_rejection_sampling(stage: RejectionSamplingStage, context: StageContext)
     agent_config: AgentConfig = context.agent_config
     if stage.temperature is not None:
         agent_config = dataclasses.replace(agent_config, temperature=stage.temperature)
-    backend = make_backend(pipeline.model.backend, model=model, tokenizer=tokenizer)
+    backend = policy_backend(pipeline.model, model, tokenizer, seed=context.seed)
     agent = Agent(backend, tokenizer, agent_config, seed=context.seed)
     task_ids = draw_train_tasks(context, stage.tasks)
     with pipeline.env.make_pool(pipeline.rollout) as pool, torch.no_grad():

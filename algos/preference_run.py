@@ -44,7 +44,7 @@ import torch
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import make_backend
+from turngym.agents.backends import policy_backend
 from turngym.agents.env_pool import EnvPool
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.common.run_folder import prepare_run_folder
@@ -302,7 +302,7 @@ def run_preference(config: PreferenceRunConfig) -> dict[str, Any]:
     model, tokenizer = run_policy(config)
     model.eval()
     agent_config = AgentConfig(**config.agent.model_dump())
-    backend = make_backend(config.model.backend, model=model, tokenizer=tokenizer)
+    backend = policy_backend(config.model, model, tokenizer, seed=run.seed)
     agent = Agent(backend, tokenizer, agent_config, seed=run.seed)
     algo = config.algo
     engine = TorchEngine(model, algo.learning_rate, max_grad_norm=algo.max_grad_norm)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import load_policy, make_backend
+from turngym.agents.backends import load_policy, policy_backend
 from turngym.agents.rollout import group_episodes, run_episodes
 from turngym.common.run_folder import prepare_run_folder
 from turngym.config.reward_model import RewardModelRunConfig
@@ -47,7 +47,7 @@ def judged_rollout_pairs(config: RewardModelRunConfig, build_dir: Path) -> list[
     policy = config.model.model_copy(update={"name_or_path": config.policy or
                                              config.model.name_or_path})  # fmt: skip
     model, tokenizer = load_policy(policy, build_dir, env.id, env.make_kwargs(), config.train.seed)
-    backend = make_backend(config.model.backend, model=model.eval(), tokenizer=tokenizer)
+    backend = policy_backend(config.model, model.eval(), tokenizer, seed=config.train.seed)
     agent = Agent(backend, tokenizer, AgentConfig(**config.agent.model_dump()), config.train.seed)
     start = env.train_tasks.start
     tasks = list(range(start, min(env.train_tasks.stop, start + settings.tasks)))

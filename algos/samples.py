@@ -112,11 +112,14 @@ def sample_logprobs(
     return (logprobs, entropies) if with_entropy else logprobs
 
 
-def pad_units(rows: list[torch.Tensor | list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad per-sample unit vectors into ``[batch, units]`` values and a 0/1 mask."""
+def pad_units(
+    rows: list[torch.Tensor | list[float]], device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad per-sample unit vectors into ``[batch, units]`` values and a 0/1 mask, on
+    ``device`` (the CPU by default; gradients flow back to rows on another device)."""
     tensors = [torch.as_tensor(r, dtype=torch.float32) for r in rows]
     width = max((len(t) for t in tensors), default=0)
-    values = torch.zeros(len(tensors), max(width, 1))
+    values = torch.zeros(len(tensors), max(width, 1), device=device)
     mask = torch.zeros_like(values)
     for i, t in enumerate(tensors):
         values[i, : len(t)] = t

@@ -29,7 +29,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from turngym.agents.agent import Agent, AgentConfig
-from turngym.agents.backends import load_policy, load_pretrained, make_backend
+from turngym.agents.backends import load_policy, load_pretrained, policy_backend
 from turngym.agents.rollout import EpisodeSpec, group_episodes, run_episodes
 from turngym.agents.trajectory import Trajectory, save_trajectories
 from turngym.common.run_folder import (
@@ -84,14 +84,9 @@ class Trainer:
         algo, engine = config.algo, config.engine
         # a backend of the trainer's own module only with the plain engine; DeepSpeed's ZeRO
         # partitions (and bf16 casts) its module, so rollouts run on a copy synced after updates
-        self.backend = make_backend(
-            config.model.backend,
-            model=self.model,
-            tokenizer=self.tokenizer,
-            share_weights=engine.kind == "torch",
-            seed=config.train.seed,
-            options=config.model.vllm,
-        )
+        self.backend = policy_backend(config.model, self.model, self.tokenizer,
+                                      share_weights=engine.kind == "torch",
+                                      seed=config.train.seed)  # fmt: skip
         self.engine = make_engine(
             engine.kind,
             self.model,
@@ -213,8 +208,8 @@ class Trainer:
         reference = None
         if self.reference is not None:  # per turn, in trajectory order (as step_samples)
             unscored = step_samples(trajectories, [np.zeros(t.length) for t in trajectories])
-            with torch.no_grad():
-                reference = self._logprobs(self.reference, unscored)
+            with torch.no_grad():  # kept beside the samples' old log-probs, on the CPU
+                reference = [row.cpu() for row in self._logprobs(self.reference, unscored)]
         metrics.update(self.score(trajectories, reference))
         if cfg.train.save_trajectories:
             save_trajectories(trajectories, self.rank_dir / "trajectories"
@@ -418,7 +413,9 @@ class Trainer:
         """Each DeepSpeed step is collective: every rank takes as many as the busiest one."""
         if self.world_size == 1:
             return steps
-        count = torch.tensor([steps])
+        from .deepspeed_engine import collective_device
+
+        count = torch.tensor([steps], device=collective_device())
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
         return int(count)
 
@@ -442,10 +439,11 @@ class Trainer:
         as ``sum_i w_i term_i / denominator`` (see :func:`per_sample_terms`)."""
         algo = self.config.algo
         logprob_rows, entropy_rows = self._logprobs(self.model, batch, with_entropy=True)
-        logprobs, mask = pad_units(logprob_rows)
-        old, _ = pad_units([s.old_logprobs for s in batch])
-        advantages, _ = pad_units([s.advantage_per_unit() for s in batch])
-        weights = torch.tensor([s.weight for s in batch])
+        device = logprob_rows[0].device  # the model's: the loss is computed where it runs
+        logprobs, mask = pad_units(logprob_rows, device)
+        old, _ = pad_units([s.old_logprobs for s in batch], device)
+        advantages, _ = pad_units([s.advantage_per_unit() for s in batch], device)
+        weights = torch.tensor([s.weight for s in batch], device=device)
 
         def aggregate(unit_values: torch.Tensor) -> torch.Tensor:
             terms = per_sample_terms(unit_values, mask, algo.loss_aggregation)
@@ -456,10 +454,11 @@ class Trainer:
         loss = aggregate(unit_loss)
         stats = {"loss/policy": loss.item()}
         if reference is not None:
-            kl = aggregate(kl_estimate(logprobs, pad_units(reference)[0], algo.kl_estimator))
+            kl = aggregate(kl_estimate(logprobs, pad_units(reference, device)[0],
+                                       algo.kl_estimator))  # fmt: skip
             loss = loss + algo.kl_coef * kl
             stats["loss/kl"] = kl.item()
-        entropy = aggregate(pad_units(entropy_rows)[0])
+        entropy = aggregate(pad_units(entropy_rows, device)[0])
         stats["policy/entropy"] = entropy.item()
         if algo.entropy_coef:
             loss = loss - algo.entropy_coef * entropy
@@ -543,7 +542,7 @@ class Trainer:
         )
 
     def _load_state(self, folder: Path) -> None:
-        state = torch.load(folder / STATE_FILE, weights_only=False)
+        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
         self.iteration = state["iteration"]
         self.engine.load_state_dict(state["engine"])
         self.eval_history = state["eval_history"]

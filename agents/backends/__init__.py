@@ -5,7 +5,7 @@ load when first used.
 """
 
 from .base import Generation, InferenceBackend
-from .factory import BACKEND_KINDS, make_backend
+from .factory import BACKEND_KINDS, make_backend, policy_backend
 from .loading import ModelLoadError, load_policy, load_pretrained
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "load_policy",
     "load_pretrained",
     "make_backend",
+    "policy_backend",
 ]
 
 

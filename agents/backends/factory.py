@@ -36,10 +36,10 @@ def make_backend(
     """A backend of ``kind`` on ``model`` and ``tokenizer`` (objects in this process), or on a
     Hugging Face name or ``save_pretrained`` folder (``name_or_path``).
 
-    ``vllm`` always holds a copy of its own (``share_weights`` is not read): a ``model`` given
-    as an object is written with its tokenizer to a temporary ``save_pretrained`` folder, which
-    the engine loads. ``seed`` and ``options`` (further ``vllm.LLM`` keywords) are read by
-    ``vllm`` only.
+    ``vllm`` always holds a copy of its own (``share_weights`` is not read): for a ``model``
+    given as an object the engine starts from its config and tokenizer (in a temporary folder)
+    and receives its weights through ``load_weights``. ``seed`` and ``options`` (further
+    ``vllm.LLM`` keywords) are read by ``vllm`` only.
 
     Raises:
         ValueError: an unknown ``kind``, or neither or both of ``model`` and ``name_or_path``.
@@ -62,13 +62,38 @@ def make_backend(
     return TransformersBackend(model, tokenizer)
 
 
+def policy_backend(
+    model_config: Any, model: Any, tokenizer: Any, *, share_weights: bool = True, seed: int = 0
+) -> InferenceBackend:
+    """:func:`make_backend` for a run's policy, as its ``model`` section says: the engine
+    (``model.backend``), its dtype (``model.dtype``) and further vLLM keywords (``model.vllm``,
+    e.g. ``gpu_memory_utilization`` on a GPU shared with training)."""
+    return make_backend(
+        model_config.backend,
+        model=model,
+        tokenizer=tokenizer,
+        dtype=model_config.dtype,
+        share_weights=share_weights,
+        seed=seed,
+        options=model_config.vllm,
+    )
+
+
 def _vllm_backend(model, tokenizer, name_or_path, dtype, seed, options) -> InferenceBackend:
     import tempfile
 
     from .vllm_backend import VLLMBackend
 
-    if name_or_path is None:
-        name_or_path = tempfile.mkdtemp(prefix="turngym-vllm-")
-        model.save_pretrained(name_or_path)
-        tokenizer.save_pretrained(name_or_path)
-    return VLLMBackend(name_or_path, dtype=dtype, seed=seed, options=options)
+    if name_or_path is not None:
+        return VLLMBackend(name_or_path, dtype=dtype, seed=seed, options=options)
+    # The engine starts from the model's config and tokenizer with placeholder weights, then
+    # gets the model's own through the weight sync: nothing as big as the weights is written
+    # (a 7B copy per rank would be 15 GB of disk), and every rank can do it (transformers'
+    # ``model.save_pretrained`` writes on rank 0 only once torch.distributed is initialized).
+    folder = tempfile.mkdtemp(prefix="turngym-vllm-")
+    model.config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    options = {**(options or {}), "load_format": "dummy"}
+    backend = VLLMBackend(folder, dtype=dtype, seed=seed, options=options)
+    backend.load_weights(model.state_dict())
+    return backend

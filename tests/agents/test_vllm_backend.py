@@ -133,3 +133,69 @@ def test_without_vllm_installed_the_backend_says_what_to_install(tiny_model_dir)
 
     with pytest.raises(ImportError, match=r"turngym\[vllm\]"):
         make_backend("vllm", name_or_path=tiny_model_dir)
+
+
+# -- two ranks: DeepSpeed ZeRO-2 training, each rank rolling out on a vLLM engine of its own ----
+
+TWO_RANK_RUN = [
+    "model.backend=vllm", "engine.kind=deepspeed",
+    "engine.deepspeed={zero_optimization: {stage: 2}}", "rollout.tasks_per_iteration=2",
+    "rollout.group_size=2", "agent.mode=generate",
+    "agent.max_new_tokens=6", "env.max_episode_steps=2", "algo.epochs=1",
+    "algo.learning_rate=0.01", "algo.entropy_coef=0.5", "train.iterations=2",
+    "train.checkpoint_every=1", "train.save_trajectories=true", "train.eval_every=0",
+    "train.eval_episodes=2", "train.progress=false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_rank_run(tiny_model_dir, tmp_path_factory) -> Path:
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM interpreter at {VLLM_PYTHON}: `make vllm-env` builds it")
+    folder = tmp_path_factory.mktemp("vllm-ranks")
+    config = tmp_path_factory.mktemp("vllm-ranks-config") / "run.yaml"
+    config.write_text("{}\n")
+    command = [
+        str(VLLM_PYTHON), "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "turngym.cli", "train", str(config), *TWO_RANK_RUN,
+        f"model.name_or_path={tiny_model_dir}", f"train.output_dir={folder}",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    assert done.returncode == 0, f"2-rank vLLM run failed:\n{done.stderr[-5000:]}"
+    return folder
+
+
+def rollout_gaps(trajectories, model_dir) -> float:
+    """max |recorded log p - log p under the model in ``model_dir``| over the sampled tokens."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from turngym.agents.scoring import continuation_logprobs
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    turns = [turn for t in trajectories for turn in t.turns if turn.response_ids]
+    with torch.no_grad():
+        rows = continuation_logprobs(model, [t.prompt_ids for t in turns],
+                                     [t.response_ids for t in turns])  # fmt: skip
+    recorded = np.concatenate([t.response_logprobs for t in turns])
+    return float(np.max(np.abs(recorded - np.concatenate([r.numpy() for r in rows]))))
+
+
+def test_two_deepspeed_ranks_each_roll_out_on_vllm_with_the_synced_weights(
+    two_rank_run, tiny_model_dir
+):
+    """Every rank's second rollout was sampled from the weights after the first update (the
+    iteration-1 checkpoint), not from the starting ones: each rank's engine got the sync."""
+    from turngym.agents.trajectory import load_trajectories
+
+    folder = two_rank_run
+    checkpoint = folder / "checkpoints" / "iter_00001"
+    for rank_dir in (folder, folder / "ranks" / "rank1"):
+        first = load_trajectories(rank_dir / "trajectories" / "iter_00001.parquet")
+        second = load_trajectories(rank_dir / "trajectories" / "iter_00002.parquet")
+        assert len(first) == len(second) == 2  # one group of 2 per rank and iteration
+        assert rollout_gaps(first, tiny_model_dir) < TOLERANCE
+        assert rollout_gaps(second, checkpoint) < TOLERANCE
+        assert rollout_gaps(second, tiny_model_dir) > 100 * TOLERANCE  # the update moved them

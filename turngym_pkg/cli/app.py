@@ -189,6 +189,8 @@ def train(
         f"training {run.env.id} with {run.algo.advantage} -> {run.train.output_dir}", markup=False
     )
     result = Trainer(run).train()
+    if os.environ.get("RANK", "0") != "0":  # several ranks (deepspeed, torchrun): rank 0 reports
+        return
     after = result["after"]
     stages = [(result["before"], "before training")]
     if "warm_start" in result:
@@ -201,8 +203,7 @@ def train(
         markup=False,
         soft_wrap=True,
     )
-    if os.environ.get("RANK", "0") == "0":  # several ranks (deepspeed, torchrun): rank 0 writes
-        write_json(Path(run.train.output_dir, "result.json"), result)
+    write_json(Path(run.train.output_dir, "result.json"), result)
 
 
 @app.command()
