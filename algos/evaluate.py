@@ -114,15 +114,24 @@ def evaluate_agent(
     seed: int = 0,
     progress: bool = False,
     rubric: Rubric | None = None,
+    ranks: tuple[int, int] = (0, 1),
 ) -> tuple[EvalReport, list[Trajectory]]:
     """One episode per task id (held-out tasks), sampled with the agent's own settings; with a
     ``rubric`` (scorers that need nothing beyond the trajectories), its terms are written into
-    the trajectories and their means into ``reward_terms``."""
+    the trajectories and their means into ``reward_terms``.
+
+    ``ranks`` = (r, k) with k > 1: all k ranks of the process group call this with the same
+    ``task_ids``; rank r plays episodes r, r + k, r + 2k, ... (each with the environment seed
+    it has on one rank; the policy's own draws come from each rank's agent), and every rank gets
+    the same report, over all of them. The trajectories returned are the ones this rank
+    played."""
     specs = [
         EpisodeSpec(episode_id=f"eval-{i}", group_id=f"eval-{i}", task_id=task_id, seed=seed + i)
         for i, task_id in enumerate(task_ids)
     ]
-    trajectories = run_episodes(agent, pool, specs, progress=progress)
+    rank, world = ranks
+    played = run_episodes(agent, pool, specs[rank::world], progress=progress)
+    trajectories = played if world == 1 else _gathered(played, [s.episode_id for s in specs])
     report = summarize(pool.env_id, trajectories)
     finished = [t for t in trajectories if t.error is None]
     if rubric is not None and rubric.terms and finished:
@@ -132,16 +141,26 @@ def evaluate_agent(
             k.removeprefix("reward/").removesuffix("_per_episode"): v
             for k, v in per_episode.items()
         }
-    return report, trajectories
+    return report, played
+
+
+def _gathered(played: list[Trajectory], episode_ids: list[str]) -> list[Trajectory]:
+    """Every rank's trajectories, on every rank, in ``episode_ids`` order."""
+    parts: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, played)
+    by_id = {t.episode_id: t for part in parts for t in part}
+    return [by_id[i] for i in episode_ids if i in by_id]
 
 
 def evaluate_policy(
     backend: Any, tokenizer: Any, agent_config: AgentConfig, pool: EnvPool, task_ids: list[Any],
     seed: int = 0, progress: bool = False, rubric: Rubric | None = None,
+    ranks: tuple[int, int] = (0, 1),
 ) -> EvalReport:  # fmt: skip
     """:func:`evaluate_agent` with a fresh agent and fixed random streams, so that every
     evaluation in a run (before, during, after training) draws the same way."""
     torch.manual_seed(seed + 17)
     agent = Agent(backend, tokenizer, agent_config, seed=seed)
-    report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=progress, rubric=rubric)
+    report, _ = evaluate_agent(agent, pool, task_ids, seed=seed, progress=progress, rubric=rubric,
+                               ranks=ranks)  # fmt: skip
     return report

@@ -509,6 +509,7 @@ class Trainer:
             cfg.train.seed,
             rubric=self.evaluation_rubric,
             progress=cfg.train.progress,
+            ranks=(self.rank, self.world_size),  # each rank plays its share of the episodes
         )
 
     @property

@@ -3,6 +3,7 @@ rolls out whole groups of its own, rank 0 writes the run, and the checkpoint res
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,7 +67,8 @@ def test_rank_zero_writes_the_run_and_a_loadable_checkpoint(run):
     rows = [r for r in read_metrics(folder / "metrics.jsonl") if "rollout/episodes" in r]
     assert [r["iteration"] for r in rows] == [1, 2]
     assert all(r["rollout/episodes"] == TASKS // 2 * GROUP for r in rows)  # rank 0's share
-    assert (folder / "result.json").exists()
+    after = json.loads((folder / "result.json").read_text())["after"]
+    assert after["episodes"] + after["env_errors"] == 4  # both ranks' halves of the evaluation
     checkpoint = folder / "checkpoints" / "iter_00002"
     for name in ("model.safetensors", "tokenizer.json", "trainer_state.pt", "engine_state.pt"):
         assert (checkpoint / name).exists()
