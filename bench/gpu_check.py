@@ -24,6 +24,7 @@ process's RSS), so the script is tested where no GPU is (tests/test_gpu_check.py
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import resource
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def build_model(folder: str, plan: Plan) -> str:
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
         model.save_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder)
     size = sum(p.numel() for p in model.parameters()) / 1e6
     print(f"model: {size:,.1f}M parameters, {plan.dtype}")
     return folder
@@ -205,6 +207,11 @@ def main() -> None:
               "turngym[vllm,deepspeed] installed (--smoke runs its steps on CPU at toy size).",
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
+    missing = [name for name in ("vllm", "deepspeed") if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.exit(f"bench/gpu_check.py needs {' and '.join(missing)} in this interpreter: "
+                 "pip install -e '.[vllm,deepspeed]' on a GPU machine (on CPU: make vllm-env, "
+                 "then .venv-vllm/bin/python bench/gpu_check.py --smoke)")  # fmt: skip
     if args.stage:
         run_stage(args.stage, args.model, plan)
         return

@@ -168,19 +168,14 @@ def two_rank_run(tiny_model_dir, tmp_path_factory) -> Path:
 
 def rollout_gaps(trajectories, model_dir) -> float:
     """max |recorded log p - log p under the model in ``model_dir``| over the sampled tokens."""
-    import numpy as np
-    import torch
     from transformers import AutoModelForCausalLM
+    from vllm_checks import max_gap, transformers_scores  # tests/agents, on pytest's path
 
-    from turngym.agents.scoring import continuation_logprobs
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
     turns = [turn for t in trajectories for turn in t.turns if turn.response_ids]
-    with torch.no_grad():
-        rows = continuation_logprobs(model, [t.prompt_ids for t in turns],
-                                     [t.response_ids for t in turns])  # fmt: skip
-    recorded = np.concatenate([t.response_logprobs for t in turns])
-    return float(np.max(np.abs(recorded - np.concatenate([r.numpy() for r in rows]))))
+    expected = transformers_scores(model, [t.prompt_ids for t in turns],
+                                   [t.response_ids for t in turns])  # fmt: skip
+    return max_gap([t.response_logprobs for t in turns], expected)
 
 
 def test_two_deepspeed_ranks_each_roll_out_on_vllm_with_the_synced_weights(
